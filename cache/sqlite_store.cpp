@@ -1,0 +1,245 @@
+#include "sqlite_store.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "cache_dir.hpp"
+#include "errors.hpp"
+#include "log.hpp"
+#include "sha256.hpp"
+
+namespace kjit::cache {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS kernels(
+  key           TEXT PRIMARY KEY,
+  uri           TEXT NOT NULL,
+  arch          TEXT NOT NULL,
+  nvrtc_version TEXT NOT NULL,
+  options       TEXT NOT NULL,
+  source_sha256 TEXT NOT NULL,
+  source        BLOB NOT NULL,
+  cubin         BLOB NOT NULL,
+  cubin_bytes   INTEGER NOT NULL,
+  cubin_sha256  TEXT NOT NULL,
+  compile_ms    REAL NOT NULL,
+  created_at    INTEGER NOT NULL,
+  last_used_at  INTEGER NOT NULL,
+  hits          INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS kernels_by_uri ON kernels(uri);
+CREATE INDEX IF NOT EXISTS kernels_by_last_use ON kernels(last_used_at);
+CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+)sql";
+
+constexpr const char* kSummaryColumns =
+    "key, uri, arch, nvrtc_version, options, source_sha256, cubin_bytes, cubin_sha256, "
+    "compile_ms, created_at, last_used_at, hits";
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Reads the kSummaryColumns of the current row.
+CacheEntry read_summary(const Statement& row) {
+  CacheEntry entry;
+  entry.key = row.text(0);
+  entry.uri = row.text(1);
+  entry.arch = row.text(2);
+  entry.nvrtc_version = row.text(3);
+  entry.options = row.text(4);
+  entry.source_sha256 = row.text(5);
+  entry.cubin_bytes = row.integer(6);
+  entry.cubin_sha256 = row.text(7);
+  entry.compile_ms = row.real(8);
+  entry.created_at = row.integer(9);
+  entry.last_used_at = row.integer(10);
+  entry.hits = row.integer(11);
+  return entry;
+}
+
+bool is_corruption(const Database& db) {
+  const int code = sqlite3_errcode(db.handle()) & 0xff;
+  return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+}
+
+// The database is private: create it 0600 before SQLite does (SQLite would use the umask).
+void create_private_file(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) ::close(fd);
+}
+
+void configure(Database& db) {
+  db.execute("PRAGMA busy_timeout = 10000");
+  db.execute("PRAGMA journal_mode = WAL");
+  db.execute("PRAGMA synchronous = NORMAL");
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(std::unique_ptr<Database> db, std::string location)
+    : db_(std::move(db)), location_(std::move(location)) {}
+
+std::unique_ptr<SqliteStore> SqliteStore::open(const std::filesystem::path& directory) {
+  const std::filesystem::path path = database_path(directory);
+  for (int attempt = 0;; ++attempt) {
+    create_private_file(path);
+    auto db = std::make_unique<Database>(path.string());
+    try {
+      configure(*db);
+      db->execute(kSchema);
+    } catch (const CacheError& error) {
+      if (attempt > 0 || !is_corruption(*db)) throw;
+      db.reset();
+      const auto aside = path.string() + fmt::format(".corrupt-{}", now_seconds());
+      log::warn("cache database {} is corrupt ({}); moved aside to {} and recreated", path.string(),
+                error.what(), aside);
+      std::filesystem::rename(path, aside);
+      std::filesystem::remove(path.string() + "-wal");
+      std::filesystem::remove(path.string() + "-shm");
+      continue;
+    }
+    return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), path.string()));
+  }
+}
+
+std::unique_ptr<SqliteStore> SqliteStore::open_in_memory() {
+  auto db = std::make_unique<Database>(":memory:");
+  db->execute(kSchema);
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), ":memory:"));
+}
+
+void SqliteStore::bump_counter(const char* name) {
+  Statement(*db_,
+            "INSERT INTO counters(name, value) VALUES(?1, 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1")
+      .bind(1, std::string_view(name))
+      .run();
+}
+
+std::optional<CacheEntry> SqliteStore::find(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement query(*db_,
+                  fmt::format("SELECT {}, cubin FROM kernels WHERE key = ?1", kSummaryColumns));
+  query.bind(1, key);
+  if (!query.step()) {
+    bump_counter("misses");
+    return std::nullopt;
+  }
+  CacheEntry entry = read_summary(query);
+  entry.cubin = query.blob(12);
+  if (static_cast<std::int64_t>(entry.cubin.size()) != entry.cubin_bytes ||
+      sha256_hex(entry.cubin) != entry.cubin_sha256) {
+    log::warn("cache entry {} ({}) failed its checksum; dropped and will be recompiled", entry.uri,
+              key.substr(0, 16));
+    Statement(*db_, "DELETE FROM kernels WHERE key = ?1").bind(1, key).run();
+    bump_counter("misses");
+    return std::nullopt;
+  }
+  entry.last_used_at = now_seconds();
+  ++entry.hits;
+  Statement(*db_, "UPDATE kernels SET hits = hits + 1, last_used_at = ?2 WHERE key = ?1")
+      .bind(1, key)
+      .bind(2, entry.last_used_at)
+      .run();
+  bump_counter("hits");
+  return entry;
+}
+
+void SqliteStore::put(const CacheEntry& entry) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  in_transaction(*db_, [&] {
+    Statement(*db_,
+              "INSERT OR REPLACE INTO kernels(key, uri, arch, nvrtc_version, options, "
+              "source_sha256, source, cubin, cubin_bytes, cubin_sha256, compile_ms, created_at, "
+              "last_used_at, hits) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+              "?14)")
+        .bind(1, entry.key)
+        .bind(2, entry.uri)
+        .bind(3, entry.arch)
+        .bind(4, entry.nvrtc_version)
+        .bind(5, entry.options)
+        .bind(6, entry.source_sha256)
+        .bind_blob(7, entry.source)
+        .bind_blob(8, entry.cubin)
+        .bind(9, static_cast<std::int64_t>(entry.cubin.size()))
+        .bind(10, entry.cubin_sha256)
+        .bind(11, entry.compile_ms)
+        .bind(12, entry.created_at)
+        .bind(13, entry.last_used_at)
+        .bind(14, entry.hits)
+        .run();
+  });
+}
+
+std::vector<CacheEntry> SqliteStore::list(const std::string& match) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // instr() rather than LIKE: the match is plain text, '%' and '_' in it mean themselves.
+  Statement query(*db_, fmt::format("SELECT {} FROM kernels WHERE instr(uri, ?1) > 0 OR ?1 = '' "
+                                    "ORDER BY created_at DESC, uri",
+                                    kSummaryColumns));
+  query.bind(1, match);
+  std::vector<CacheEntry> entries;
+  while (query.step()) entries.push_back(read_summary(query));
+  return entries;
+}
+
+std::optional<CacheEntry> SqliteStore::describe(const std::string& uri_or_key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement query(*db_, fmt::format("SELECT {}, source FROM kernels WHERE uri = ?1 OR key = ?1 "
+                                    "OR (length(?1) >= 8 AND substr(key, 1, length(?1)) = ?1) "
+                                    "ORDER BY last_used_at DESC LIMIT 1",
+                                    kSummaryColumns));
+  query.bind(1, uri_or_key);
+  if (!query.step()) return std::nullopt;
+  CacheEntry entry = read_summary(query);
+  entry.source = query.blob(12);
+  return entry;
+}
+
+std::int64_t SqliteStore::remove(const std::string& match) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::int64_t removed = 0;
+  in_transaction(*db_, [&] {
+    Statement(*db_, "DELETE FROM kernels WHERE instr(uri, ?1) > 0 OR ?1 = ''").bind(1, match).run();
+    removed = db_->changes();
+  });
+  return removed;
+}
+
+CacheStats SqliteStore::stats() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  CacheStats stats;
+  stats.location = location_;
+  Statement totals(*db_,
+                   "SELECT count(*), coalesce(sum(cubin_bytes), 0), coalesce(sum(compile_ms), 0) "
+                   "FROM kernels");
+  if (totals.step()) {
+    stats.entries = totals.integer(0);
+    stats.total_bytes = totals.integer(1);
+    stats.compile_ms = totals.real(2);
+  }
+  Statement counters(*db_, "SELECT name, value FROM counters");
+  while (counters.step()) {
+    if (counters.text(0) == "hits") stats.hits = counters.integer(1);
+    if (counters.text(0) == "misses") stats.misses = counters.integer(1);
+  }
+  return stats;
+}
+
+std::string SqliteStore::integrity_check() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement check(*db_, "PRAGMA integrity_check");
+  std::string result;
+  while (check.step()) result += (result.empty() ? "" : "; ") + check.text(0);
+  return result;
+}
+
+}  // namespace kjit::cache

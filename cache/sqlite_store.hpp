@@ -1,0 +1,77 @@
+// The disk tier: one SQLite database of compiled kernels, keyed by the content key
+// (runtime/cache_key.hpp) with the URI as a column for listing and clearing.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sqlite.hpp"
+
+namespace kjit::cache {
+
+struct CacheEntry {
+  std::string key;
+  std::string uri;
+  std::string arch;
+  std::string nvrtc_version;
+  std::string options;        // space-joined compile options
+  std::string source_sha256;  // of the rendered source
+  std::string source;         // rendered source, for `kjit show --source`
+  std::string cubin;
+  std::string cubin_sha256;  // verified on every read
+  std::int64_t cubin_bytes = 0;
+  double compile_ms = 0;
+  std::int64_t created_at = 0;    // unix seconds
+  std::int64_t last_used_at = 0;  // unix seconds
+  std::int64_t hits = 0;
+};
+
+struct CacheStats {
+  std::string location;
+  std::int64_t entries = 0;
+  std::int64_t total_bytes = 0;  // cubin bytes
+  std::int64_t hits = 0;
+  std::int64_t misses = 0;
+  double compile_ms = 0;  // total compile time of the entries present
+};
+
+class SqliteStore {
+ public:
+  // Opens or creates the database of a cache directory (which must already be prepared). A file
+  // SQLite reports as corrupt or not a database is moved aside with a timestamped name and a
+  // fresh one created. Throws CacheError when the database cannot be opened at all.
+  static std::unique_ptr<SqliteStore> open(const std::filesystem::path& directory);
+  static std::unique_ptr<SqliteStore> open_in_memory();
+
+  // The entry with this key, checksum verified; a corrupt entry is deleted, logged and reported
+  // as absent. Counts a hit (or a miss) in the statistics.
+  std::optional<CacheEntry> find(const std::string& key);
+  // Inserts or replaces, in one transaction.
+  void put(const CacheEntry& entry);
+
+  // Entries whose URI contains `match` (all when empty), newest first, without blobs.
+  std::vector<CacheEntry> list(const std::string& match = "");
+  // One entry by exact key, key prefix or exact URI, with its source (not verified).
+  std::optional<CacheEntry> describe(const std::string& uri_or_key);
+  // Removes entries whose URI contains `match` (all when empty); returns how many.
+  std::int64_t remove(const std::string& match = "");
+  CacheStats stats();
+  // SQLite's PRAGMA integrity_check: "ok", or what is wrong.
+  std::string integrity_check();
+  const std::string& location() const { return location_; }
+
+ private:
+  SqliteStore(std::unique_ptr<Database> db, std::string location);
+  void bump_counter(const char* name);
+
+  std::mutex mutex_;  // one connection, used by one thread at a time
+  std::unique_ptr<Database> db_;
+  std::string location_;
+};
+
+}  // namespace kjit::cache

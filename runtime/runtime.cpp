@@ -1,0 +1,199 @@
+#include "runtime.hpp"
+
+#include <chrono>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "cache/cache_dir.hpp"
+#include "cache/sqlite_store.hpp"
+#include "cache_key.hpp"
+#include "errors.hpp"
+#include "guard.hpp"
+#include "knobs.hpp"
+#include "log.hpp"
+#include "nvrtc_compiler.hpp"
+#include "sha256.hpp"
+#include "uri.hpp"
+
+namespace kjit {
+namespace {
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& part : parts) out += (out.empty() ? "" : " ") + part;
+  return out;
+}
+
+// The disk tier, or memory when disabled or unusable (with one warning saying why).
+std::unique_ptr<cache::SqliteStore> open_store(const RuntimeOptions& options) {
+  if (!options.disk_cache) return cache::SqliteStore::open_in_memory();
+  const std::string problem = cache::prepare_cache_dir(options.cache_dir);
+  if (!problem.empty()) {
+    log::warn("{}; kernels will be cached in memory only", problem);
+    return cache::SqliteStore::open_in_memory();
+  }
+  try {
+    return cache::SqliteStore::open(options.cache_dir);
+  } catch (const CacheError& error) {
+    log::warn("{}; kernels will be cached in memory only", error.what());
+    return cache::SqliteStore::open_in_memory();
+  }
+}
+
+}  // namespace
+
+const char* origin_name(Origin origin) {
+  switch (origin) {
+    case Origin::kMemory:
+      return "memory";
+    case Origin::kDisk:
+      return "disk";
+    case Origin::kCompiled:
+      return "compiled";
+  }
+  return "unknown";
+}
+
+CUfunction Kernel::function(int device) const {
+  return function(record_->entry_points.front(), device);
+}
+
+CUfunction Kernel::function(const std::string& entry_point, int device) const {
+  if (device < 0) device = current_device();
+  return record_->module.function(entry_point, device);
+}
+
+RuntimeOptions RuntimeOptions::from_environment() {
+  RuntimeOptions options;
+  options.disk_cache = knobs::cache_enabled();
+  options.cache_dir = cache::default_cache_dir();
+  options.jit_disabled = knobs::jit_disabled();
+  if (auto dir = knobs::template_dir()) options.template_dir = *dir;
+  return options;
+}
+
+Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
+  store_ = open_store(options_);
+  if (options_.template_dir) {
+    owned_templates_ =
+        std::make_unique<TemplateLibrary>(TemplateLibrary::from_directory(*options_.template_dir));
+    templates_ = owned_templates_.get();
+  } else {
+    templates_ = &TemplateLibrary::embedded();
+  }
+}
+
+Runtime::~Runtime() = default;
+
+Runtime& Runtime::global() {
+  // Never destroyed: kernels may be launched from other static destructors.
+  static Runtime* runtime = new Runtime();
+  return *runtime;
+}
+
+Kernel Runtime::get(const KernelSpec& spec) { return get(spec, device_arch(current_device())); }
+
+Kernel Runtime::get(const KernelSpec& spec, const GpuArch& arch) {
+  require_supported(spec);
+  const std::string memo_key = make_uri(spec) + "@" + arch.name();
+
+  std::promise<std::shared_ptr<KernelRecord>> promise;
+  std::shared_future<std::shared_ptr<KernelRecord>> existing;
+  {
+    std::lock_guard<std::mutex> lock(memo_mutex_);
+    auto found = memo_.find(memo_key);
+    if (found != memo_.end()) {
+      existing = found->second;
+    } else {
+      memo_.emplace(memo_key, promise.get_future().share());
+    }
+  }
+  // Found, or being built by another thread: wait for it outside the lock.
+  if (existing.valid()) return Kernel(existing.get(), Origin::kMemory);
+
+  // This thread owns the miss: everyone else asking for the same kernel waits on the future.
+  try {
+    Origin origin = Origin::kCompiled;
+    std::shared_ptr<KernelRecord> record = load_or_compile(spec, arch, &origin);
+    promise.set_value(record);
+    return Kernel(std::move(record), origin);
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+    std::lock_guard<std::mutex> lock(memo_mutex_);
+    memo_.erase(memo_key);  // a later call may try again
+    throw;
+  }
+}
+
+std::shared_ptr<KernelRecord> Runtime::load_or_compile(const KernelSpec& spec, const GpuArch& arch,
+                                                       Origin* origin) {
+  const auto start = std::chrono::steady_clock::now();
+  const RenderedSource rendered = render(spec, *templates_);
+  const std::string nvrtc = nvrtc_version();
+  const std::vector<std::string> options = compile_options(arch);
+  auto record = std::make_shared<KernelRecord>();
+  record->spec = spec;
+  record->uri = rendered.uri;
+  record->key = cache_key(rendered, arch, nvrtc, options);
+  record->arch = arch;
+  record->entry_points = rendered.entry_points;
+
+  std::optional<cache::CacheEntry> stored;
+  try {
+    stored = store_->find(record->key);
+  } catch (const CacheError& error) {
+    log::warn("cache lookup failed ({}); compiling {}", error.what(), record->uri);
+  }
+  if (stored) {
+    record->cubin = std::move(stored->cubin);
+    record->compile_ms = stored->compile_ms;
+    *origin = Origin::kDisk;
+    log::info("kernel {} for {}: disk ({:.2f} ms)", record->uri, arch.name(),
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                  .count());
+    return record;
+  }
+  if (options_.jit_disabled) {
+    throw Error(
+        fmt::format("KJIT_DISABLE_JIT is set and {} for {} is not in the cache at {}; "
+                    "build it with `kjit compile` or `kjit warm` first",
+                    record->uri, arch.name(), store_->location()));
+  }
+
+  Cubin cubin = compile(rendered, arch);
+  record->cubin = std::move(cubin.bytes);
+  record->compile_ms = cubin.compile_ms;
+  *origin = Origin::kCompiled;
+  log::info("kernel {} for {}: compiled in {:.0f} ms", record->uri, arch.name(), cubin.compile_ms);
+
+  cache::CacheEntry entry;
+  entry.key = record->key;
+  entry.uri = record->uri;
+  entry.arch = arch.name();
+  entry.nvrtc_version = nvrtc;
+  entry.options = join(options);
+  entry.source_sha256 = sha256_hex(rendered.source);
+  entry.source = rendered.source;
+  entry.cubin = record->cubin;
+  entry.cubin_sha256 = sha256_hex(record->cubin);
+  entry.cubin_bytes = static_cast<std::int64_t>(record->cubin.size());
+  entry.compile_ms = record->compile_ms;
+  entry.created_at = entry.last_used_at = now_seconds();
+  try {
+    store_->put(entry);
+  } catch (const CacheError& error) {
+    // A full or read-only disk must not stop the host: the kernel is still usable.
+    log::warn("could not store {} in the cache ({}); it stays in memory for this process",
+              record->uri, error.what());
+  }
+  return record;
+}
+
+}  // namespace kjit

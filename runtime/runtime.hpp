@@ -1,0 +1,108 @@
+// The Runtime facade: spec -> loaded kernel. It only sequences the stages
+//   guard -> uri -> memo -> disk cache -> render -> NVRTC -> store -> load
+// and owns the in-process memo (single flight per kernel).
+#pragma once
+
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cuda_driver.hpp"
+#include "gpu_arch.hpp"
+#include "kernel_spec.hpp"
+#include "loaded_module.hpp"
+#include "render.hpp"
+
+namespace kjit {
+
+namespace cache {
+class SqliteStore;
+}
+
+// Where a lookup found its kernel.
+enum class Origin { kMemory, kDisk, kCompiled };
+const char* origin_name(Origin origin);  // "memory", "disk", "compiled"
+
+// Everything known about one compiled kernel; immutable apart from its per-device modules.
+struct KernelRecord {
+  KernelSpec spec;
+  std::string uri;
+  std::string key;
+  GpuArch arch;
+  std::string cubin;
+  std::vector<std::string> entry_points;
+  double compile_ms = 0;
+  LoadedModule module{&cubin};
+};
+
+// What a lookup returns: a handle to the record plus where this lookup found it.
+class Kernel {
+ public:
+  Kernel(std::shared_ptr<KernelRecord> record, Origin origin)
+      : record_(std::move(record)), origin_(origin) {}
+
+  const KernelSpec& spec() const { return record_->spec; }
+  const std::string& uri() const { return record_->uri; }
+  const std::string& key() const { return record_->key; }
+  const GpuArch& arch() const { return record_->arch; }
+  const std::string& cubin() const { return record_->cubin; }
+  double compile_ms() const { return record_->compile_ms; }
+  Origin origin() const { return origin_; }
+
+  // The kernel's (first) entry point on `device` (-1: the current context's device), loaded on
+  // first use. Throws CudaError without a GPU.
+  CUfunction function(int device = -1) const;
+  CUfunction function(const std::string& entry_point, int device = -1) const;
+
+ private:
+  std::shared_ptr<KernelRecord> record_;
+  Origin origin_;
+};
+
+struct RuntimeOptions {
+  bool disk_cache = true;  // false: in-memory cache only
+  std::filesystem::path cache_dir;
+  bool jit_disabled = false;  // a miss on disk is an error instead of a compile
+  std::optional<std::filesystem::path> template_dir;
+
+  // KJIT_CACHE, KJIT_CACHE_DIR (or the XDG default), KJIT_DISABLE_JIT, KJIT_TEMPLATE_DIR.
+  static RuntimeOptions from_environment();
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options = RuntimeOptions::from_environment());
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // The process-wide runtime, configured from the environment.
+  static Runtime& global();
+
+  // The kernel for `spec` on the current device's architecture.
+  Kernel get(const KernelSpec& spec);
+  // The kernel for `spec` compiled for `arch` (which need not be present).
+  Kernel get(const KernelSpec& spec, const GpuArch& arch);
+
+  cache::SqliteStore& store() { return *store_; }
+  const TemplateLibrary& templates() const { return *templates_; }
+
+ private:
+  std::shared_ptr<KernelRecord> load_or_compile(const KernelSpec& spec, const GpuArch& arch,
+                                                Origin* origin);
+
+  RuntimeOptions options_;
+  std::unique_ptr<cache::SqliteStore> store_;
+  const TemplateLibrary* templates_ = nullptr;
+  std::unique_ptr<TemplateLibrary> owned_templates_;  // when KJIT_TEMPLATE_DIR is set
+
+  std::mutex memo_mutex_;
+  std::unordered_map<std::string, std::shared_future<std::shared_ptr<KernelRecord>>> memo_;
+};
+
+}  // namespace kjit

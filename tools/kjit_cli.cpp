@@ -277,6 +277,7 @@ int run_doctor(const GlobalOptions& global) {
 int main(int argc, char** argv) {
   CLI::App app{"kjit: just-in-time compiled GPU kernels and their cache"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the command: kjit list --json
   GlobalOptions global;
   app.add_option("--cache-dir", global.cache_dir,
                  "cache directory (default: $KJIT_CACHE_DIR, "

@@ -1,0 +1,298 @@
+// GPU correctness of the batch decode kernels against a float64 host reference computed over
+// the values exactly as stored. Exits 77 (CTest: skipped) when no CUDA device is present.
+//
+// Every allowed (dtype_q, dtype_kv) pair x head_dim {64, 128} x sinks x sliding window runs on
+// three shapes that together cover batch {1, 7, 64}, kv_len {1, 15, 16, 17, 1000, 4096} (uneven
+// last pages), page_size {1, 16} and GQA group {1, 8}. Inputs are random (fixed, printed seed),
+// pages are shuffled, outputs poisoned with NaN before each launch.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "batch_decode.hpp"
+#include "cuda_driver.hpp"
+#include "errors.hpp"
+#include "guard.hpp"
+#include "host_dtypes.hpp"
+#include "runtime.hpp"
+
+namespace {
+
+using kjit::DType;
+using kjit::testing::decode;
+using kjit::testing::fill_random;
+
+// Owns a device allocation.
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(std::size_t bytes) : bytes_(std::max<std::size_t>(bytes, 16)) {
+    KJIT_CUDA_CHECK(kjit::cuda_driver().cuMemAlloc(&pointer_, bytes_));
+  }
+  template <typename T>
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size() * sizeof(T)) {
+    KJIT_CUDA_CHECK(
+        kjit::cuda_driver().cuMemcpyHtoD(pointer_, host.data(), host.size() * sizeof(T)));
+  }
+  ~DeviceBuffer() { kjit::cuda_driver().cuMemFree(pointer_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  void* get() const { return reinterpret_cast<void*>(pointer_); }
+  void poison() { KJIT_CUDA_CHECK(kjit::cuda_driver().cuMemsetD8(pointer_, 0xFF, bytes_)); }
+  template <typename T>
+  std::vector<T> download(std::size_t count) const {
+    std::vector<T> host(count);
+    KJIT_CUDA_CHECK(kjit::cuda_driver().cuMemcpyDtoH(host.data(), pointer_, count * sizeof(T)));
+    return host;
+  }
+
+ private:
+  CUdeviceptr pointer_ = 0;
+  std::size_t bytes_;
+};
+
+struct Shape {
+  int batch;
+  std::vector<int> kv_lens;  // cycled over the batch
+  int page_size;
+  int num_kv_heads;
+  int group;
+};
+
+struct Variant {
+  DType dtype_q, dtype_kv;
+  int head_dim;
+  bool sinks, swa, logits_cap;
+};
+
+struct Outcome {
+  double rel_l2 = 0;
+  double lse_error = 0;
+  bool finite = true;
+};
+
+// One launch checked against the reference.
+Outcome run_case(const Variant& variant, const Shape& shape, std::mt19937_64& rng) {
+  kjit::KernelSpec spec;
+  spec.dtype_q = variant.dtype_q;
+  spec.dtype_kv = variant.dtype_kv;
+  spec.head_dim = variant.head_dim;
+  spec.use_sinks = variant.sinks;
+  spec.use_swa = variant.swa;
+  spec.use_logits_cap = variant.logits_cap;
+  const kjit::Kernel kernel = kjit::Runtime::global().get(spec);
+
+  const int d = variant.head_dim, h_kv = shape.num_kv_heads, hq = h_kv * shape.group;
+  const int batch = shape.batch, page_size = shape.page_size;
+  std::vector<int> kv_len(batch), indptr(batch + 1, 0), last_page_len(batch);
+  for (int b = 0; b < batch; ++b) {
+    kv_len[b] = shape.kv_lens[b % shape.kv_lens.size()];
+    const int pages = (kv_len[b] + page_size - 1) / page_size;
+    indptr[b + 1] = indptr[b] + pages;
+    last_page_len[b] = kv_len[b] - (pages - 1) * page_size;
+  }
+  const int num_pages = indptr[batch] + 3;  // a few pages no request uses
+  std::vector<int> indices(num_pages);
+  std::iota(indices.begin(), indices.end(), 0);
+  std::shuffle(indices.begin(), indices.end(), rng);
+  indices.resize(indptr[batch]);
+
+  const int q_size = kjit::size_in_bytes(variant.dtype_q);
+  const int kv_size = kjit::size_in_bytes(variant.dtype_kv);
+  const std::size_t q_count = static_cast<std::size_t>(batch) * hq * d;
+  const std::size_t kv_count = static_cast<std::size_t>(num_pages) * page_size * h_kv * d;
+  std::vector<std::uint8_t> q(q_count * q_size), k(kv_count * kv_size), v(kv_count * kv_size);
+  for (std::size_t i = 0; i < q_count; ++i) fill_random(variant.dtype_q, q.data(), i, rng);
+  for (std::size_t i = 0; i < kv_count; ++i) fill_random(variant.dtype_kv, k.data(), i, rng);
+  for (std::size_t i = 0; i < kv_count; ++i) fill_random(variant.dtype_kv, v.data(), i, rng);
+  std::uniform_real_distribution<float> uniform(0.f, 1.f);
+  std::vector<float> sinks(hq);
+  for (float& sink : sinks) sink = -1.f + 4.f * uniform(rng);
+  const float sm_scale = 1.f / std::sqrt(static_cast<float>(d));
+  const float k_scale = 0.5f + uniform(rng), v_scale = 0.5f + uniform(rng);
+  const float cap = 2.f + 10.f * uniform(rng);
+  const int window_left = variant.swa ? static_cast<int>(rng() % 300) : -1;
+
+  DeviceBuffer q_device(q), k_device(k), v_device(v), indptr_device(indptr),
+      indices_device(indices), last_device(last_page_len), sinks_device(sinks);
+  const int o_size = kjit::size_in_bytes(spec.output_dtype());
+  DeviceBuffer o_device(q_count * o_size), lse_device(static_cast<std::size_t>(batch) * hq * 4);
+  o_device.poison();
+  lse_device.poison();
+
+  kjit::BatchDecodeParams params{};
+  params.q = q_device.get();
+  params.k = k_device.get();
+  params.v = v_device.get();
+  params.kv_indptr = static_cast<const int*>(indptr_device.get());
+  params.kv_indices = static_cast<const int*>(indices_device.get());
+  params.kv_last_page_len = static_cast<const int*>(last_device.get());
+  params.sinks = variant.sinks ? static_cast<const float*>(sinks_device.get()) : nullptr;
+  params.o = o_device.get();
+  params.lse = static_cast<float*>(lse_device.get());
+  params.q_stride_batch = static_cast<long long>(hq) * d;
+  params.q_stride_head = d;
+  params.kv_stride_page = static_cast<long long>(page_size) * h_kv * d;  // NHD
+  params.kv_stride_token = static_cast<long long>(h_kv) * d;
+  params.kv_stride_head = d;
+  params.o_stride_batch = static_cast<long long>(hq) * d;
+  params.o_stride_head = d;
+  params.batch_size = batch;
+  params.num_qo_heads = hq;
+  params.num_kv_heads = h_kv;
+  params.page_size = page_size;
+  params.window_left = window_left;
+  params.sm_scale = sm_scale;
+  params.k_scale = k_scale;
+  params.v_scale = v_scale;
+  params.logits_soft_cap = cap;
+  kjit::launch_batch_decode(kernel, params, nullptr);
+  KJIT_CUDA_CHECK(kjit::cuda_driver().cuCtxSynchronize());
+
+  const auto o_raw = o_device.download<std::uint8_t>(q_count * o_size);
+  const auto lse = lse_device.download<float>(static_cast<std::size_t>(batch) * hq);
+
+  // float64 reference (DESIGN.md §5) over the stored values.
+  Outcome outcome;
+  double error_sq = 0, reference_sq = 0;
+  std::vector<double> scores, accumulator(d);
+  for (int b = 0; b < batch; ++b) {
+    const int first = window_left >= 0 ? std::max(0, kv_len[b] - 1 - window_left) : 0;
+    for (int h = 0; h < hq; ++h) {
+      const int kv_head = h / shape.group;
+      scores.assign(kv_len[b], -INFINITY);
+      double max_score = variant.sinks ? sinks[h] : -INFINITY;
+      for (int j = first; j < kv_len[b]; ++j) {
+        const std::size_t base =
+            ((static_cast<std::size_t>(indices[indptr[b] + j / page_size]) * page_size +
+              j % page_size) *
+                 h_kv +
+             kv_head) *
+            d;
+        double dot = 0;
+        for (int i = 0; i < d; ++i) {
+          dot += decode(variant.dtype_q, q.data(), (static_cast<std::size_t>(b) * hq + h) * d + i) *
+                 decode(variant.dtype_kv, k.data(), base + i);
+        }
+        double s = static_cast<double>(sm_scale) * k_scale * dot;
+        if (variant.logits_cap) s = cap * std::tanh(s / cap);
+        scores[j] = s;
+        max_score = std::max(max_score, s);
+      }
+      double denominator = variant.sinks ? std::exp(sinks[h] - max_score) : 0;
+      std::fill(accumulator.begin(), accumulator.end(), 0.0);
+      for (int j = first; j < kv_len[b]; ++j) {
+        const double p = std::exp(scores[j] - max_score);
+        denominator += p;
+        const std::size_t base =
+            ((static_cast<std::size_t>(indices[indptr[b] + j / page_size]) * page_size +
+              j % page_size) *
+                 h_kv +
+             kv_head) *
+            d;
+        for (int i = 0; i < d; ++i)
+          accumulator[i] += p * decode(variant.dtype_kv, v.data(), base + i);
+      }
+      for (int i = 0; i < d; ++i) {
+        const double reference = v_scale * accumulator[i] / denominator;
+        const double got = decode(spec.output_dtype(), o_raw.data(),
+                                  (static_cast<std::size_t>(b) * hq + h) * d + i);
+        if (!std::isfinite(got)) outcome.finite = false;
+        error_sq += (got - reference) * (got - reference);
+        reference_sq += reference * reference;
+      }
+      const double lse_reference = max_score + std::log(denominator);
+      const float got_lse = lse[static_cast<std::size_t>(b) * hq + h];
+      if (!std::isfinite(got_lse)) outcome.finite = false;
+      outcome.lse_error = std::max(outcome.lse_error, std::abs(got_lse - lse_reference) /
+                                                          std::max(1.0, std::abs(lse_reference)));
+    }
+  }
+  outcome.rel_l2 = std::sqrt(error_sq / std::max(reference_sq, 1e-300));
+  return outcome;
+}
+
+}  // namespace
+
+int main() {
+  if (!kjit::cuda_available()) {
+    try {
+      kjit::cuda_driver();
+    } catch (const kjit::CudaError& error) {
+      std::printf("SKIPPED: GPU tests need a CUDA device: %s\n", error.what());
+    }
+    return 77;
+  }
+  const unsigned long long seed = std::getenv("KJIT_TEST_SEED")
+                                      ? std::strtoull(std::getenv("KJIT_TEST_SEED"), nullptr, 10)
+                                      : 20261122ull;
+  std::printf("seed %llu (set KJIT_TEST_SEED to change)\n", seed);
+  std::mt19937_64 rng(seed);
+  kjit::current_device();
+
+  const std::vector<Shape> shapes = {
+      {1, {4096}, 16, 2, 8},
+      {7, {1, 15, 16, 17, 1000, 4096, 33}, 1, 4, 1},
+      {64, {17, 1, 1000, 15, 4096, 16}, 16, 1, 8},
+  };
+  // Relative L2 bound for 16-bit outputs: bf16 rounding of each output element alone is up to
+  // 2^-9 relative (~2e-3 RMS over random data); 1e-2 leaves room for float32 accumulation order.
+  constexpr double kTolerance = 1e-2;
+  constexpr double kLseTolerance = 1e-4;  // float32 log-sum-exp over <= 4096 terms
+
+  int cases = 0, failures = 0;
+  double worst = 0, worst_lse = 0;
+  for (DType dtype_q : {DType::kBF16, DType::kF16}) {
+    for (DType dtype_kv : {DType::kBF16, DType::kF16, DType::kE4M3, DType::kE5M2}) {
+      double pair_worst = 0;
+      for (int head_dim : {64, 128}) {
+        for (int flags = 0; flags < 8; ++flags) {
+          const Variant variant{dtype_q,          dtype_kv,         head_dim,
+                                (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0};
+          // The logits cap doubles the variant count; run it at head_dim 64 only.
+          if (variant.logits_cap && head_dim != 64) continue;
+          kjit::KernelSpec spec;
+          spec.dtype_q = dtype_q;
+          spec.dtype_kv = dtype_kv;
+          spec.use_sinks = variant.sinks;
+          if (!kjit::validate(spec).ok()) continue;
+          for (const Shape& shape : shapes) {
+            const Outcome outcome = run_case(variant, shape, rng);
+            ++cases;
+            pair_worst = std::max(pair_worst, outcome.rel_l2);
+            worst_lse = std::max(worst_lse, outcome.lse_error);
+            const bool ok = outcome.finite && outcome.rel_l2 <= kTolerance &&
+                            outcome.lse_error <= kLseTolerance;
+            if (!ok) {
+              ++failures;
+              std::printf(
+                  "FAIL q=%s kv=%s d=%d sinks=%d swa=%d cap=%d batch=%d page=%d group=%d: "
+                  "rel_l2=%.3g lse_err=%.3g finite=%d\n",
+                  std::string(kjit::short_name(dtype_q)).c_str(),
+                  std::string(kjit::short_name(dtype_kv)).c_str(), head_dim, variant.sinks,
+                  variant.swa, variant.logits_cap, shape.batch, shape.page_size, shape.group,
+                  outcome.rel_l2, outcome.lse_error, outcome.finite);
+            }
+          }
+        }
+      }
+      worst = std::max(worst, pair_worst);
+      if (pair_worst > 0) {
+        std::printf("q=%-4s kv=%-4s  max rel L2 error %.2e\n",
+                    std::string(kjit::short_name(dtype_q)).c_str(),
+                    std::string(kjit::short_name(dtype_kv)).c_str(), pair_worst);
+      }
+    }
+  }
+  std::printf("%d cases, max rel L2 %.2e (bound %.0e), max LSE error %.2e (bound %.0e)\n", cases,
+              worst, kTolerance, worst_lse, kLseTolerance);
+  std::printf("%d passed, %d failed\n", cases - failures, failures);
+  return failures == 0 && cases > 0 ? 0 : 1;
+}

@@ -1,0 +1,11 @@
+# Fails if any of BINARIES needs libcuda: they must start on machines without a GPU driver.
+foreach(binary IN LISTS BINARIES)
+  execute_process(COMMAND readelf -d "${binary}" OUTPUT_VARIABLE dynamic RESULT_VARIABLE status)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "readelf failed on ${binary}")
+  endif()
+  if(dynamic MATCHES "libcuda\\.so")
+    message(FATAL_ERROR "${binary} links libcuda; it must be loaded with dlopen instead")
+  endif()
+  message(STATUS "${binary}: does not link libcuda")
+endforeach()

@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see README "GPU checks"): the GPU tests from a build made on the
-# CPU machine with tools/build-for-device.sh, carried as build-device/. Prints a summary last.
+# Runs on the device machine (README "GPU checks"): the C++ and Python GPU tests and the
+# benchmarks, from build-device/ made on the CPU machine by tools/build-for-device.sh.
+#   tools/gpu-check.sh [tests|bench|all]     (default: all). Prints a summary last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+what="${1:-all}"
 export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export KJIT_CACHE_DIR="${KJIT_CACHE_DIR:-/tmp/kjit-gpu-check-cache}"
+export PYTHONPATH="$PWD/build-device/python:$PWD/tests/python" PYTHONUNBUFFERED=1
 out="${OUT:-/tmp/kjit-gpu-check}"
 mkdir -p "$out"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
+summary="$out/summary.txt"
+: > "$summary"
 status=0
-build-device/kjit doctor || status=1
-build-device/kjit_gpu_tests 2>&1 | tee "$out/gpu_tests.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$summary"
+
+rm -rf "$KJIT_CACHE_DIR"
+for attempt in cold disk; do
+  start=$EPOCHREALTIME
+  build-device/kjit compile batch_decode --dtype-q bf16 --dtype-kv e4m3 --sinks --head-dim 64 | tail -1
+  end=$EPOCHREALTIME
+  python3 -c "print('gpt-oss variant, $attempt: whole kjit process %.0f ms' % (($end - $start) * 1e3))" | tee -a "$summary"
+done
+
+if [ "$what" != bench ]; then
+  build-device/kjit_gpu_tests 2>&1 | tee "$out/gpu_tests.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  tail -n 10 "$out/gpu_tests.log" >> "$summary"
+  python3 -m pytest -q -rs -s tests/python 2>&1 | tee "$out/python_tests.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  grep -E "toy decoder|E4M3 vs BF16|passed|failed" "$out/python_tests.log" >> "$summary"
+fi
+if [ "$what" != tests ]; then
+  python3 bench/decode_vs_torch.py --json "$out/decode_vs_torch.json" 2>&1 | tee "$out/bench.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  cat "$out/bench.log" >> "$summary"
+fi
 echo "== summary =="
-tail -n 12 "$out/gpu_tests.log"
+cat "$summary"
 exit $status

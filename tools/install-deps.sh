@@ -14,7 +14,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
 fi
-python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q pytest
+# Python side: tests, the nanobind extension and its pip build backend.
+python3 -c "import pytest, numpy, nanobind, scikit_build_core" 2>/dev/null ||
+  python3 -m pip install -q --disable-pip-version-check pytest numpy "nanobind>=2.10.1" scikit-build-core
 if ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "kjit needs the CUDA toolkit (NVRTC and its headers) under /usr/local/cuda" >&2
   exit 1

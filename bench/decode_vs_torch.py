@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Times kjit's decode wrapper against torch SDPA on the same shapes, in one process.
+
+  python3 bench/decode_vs_torch.py [--json FILE]
+
+For each shape: kjit with BF16 and E4M3 paged KV (sinks on), and SDPA (enable_gqa) on contiguous
+BF16 KV without sinks. L2 is flushed before every timed launch; medians of CUDA-event timings.
+Also reports the host-side cost of one wrapper.run call.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+import kjit
+
+# (name, batch, kv_len, head_dim); gpt-oss heads: hq 64, h_kv 8; page_size 16.
+SHAPES = [("S1", 64, 4096, 64), ("S2", 64, 4096, 128), ("S3", 1, 32768, 64),
+          ("S4", 256, 2048, 64)]
+HQ, HKV, PAGE = 64, 8, 16
+
+
+def timed(fn, flush, iterations=30):
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iterations):
+        flush.zero_()  # evicts the inputs from the 50 MB L2
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1e3)
+    return statistics.median(times)
+
+
+def copy_bandwidth(flush):
+    src = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    us = timed(lambda: dst.copy_(src), flush, 10)
+    return 2 * src.numel() / (us * 1e-6)
+
+
+def bench_shape(name, batch, kv_len, head_dim, flush, copy_bw):
+    pages_per = kv_len // PAGE
+    indptr = torch.arange(batch + 1, dtype=torch.int32, device="cuda") * pages_per
+    indices = torch.randperm(batch * pages_per, device="cuda").to(torch.int32)
+    last = torch.full((batch,), PAGE, dtype=torch.int32, device="cuda")
+    q = torch.randn(batch, HQ, head_dim, device="cuda").to(torch.bfloat16)
+    sinks = torch.randn(HQ, device="cuda")
+    workspace = torch.empty(1 << 26, dtype=torch.uint8, device="cuda")
+    rows = []
+    results = {}
+    for kv_name, kv_dtype in (("bf16", torch.bfloat16), ("e4m3", torch.float8_e4m3fn)):
+        shape = (batch * pages_per, PAGE, HKV, head_dim)
+        k = torch.randn(shape, device="cuda").to(kv_dtype)
+        v = torch.randn(shape, device="cuda").to(kv_dtype)
+        wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(workspace)
+        wrapper.plan(indptr, indices, last, HQ, HKV, head_dim, PAGE, q_data_type=torch.bfloat16,
+                     kv_data_type=kv_dtype, use_sinks=True)
+        out = torch.empty_like(q)
+        us = timed(lambda: wrapper.run(q, (k, v), sinks=sinks, out=out), flush)
+        kv_bytes = 2 * k.numel() * k.element_size()
+        results[kv_name] = us
+        rows.append(dict(shape=name, impl="kjit", dtype_kv=kv_name, us=us,
+                         gbps=kv_bytes / us / 1e3, pct_copy=100 * kv_bytes / (us * 1e-6) / copy_bw))
+        del k, v
+    kc = torch.randn(batch, HKV, kv_len, head_dim, device="cuda").to(torch.bfloat16)
+    vc = torch.randn_like(kc)
+    qs = q[:, :, None, :]
+    sdpa = timed(lambda: torch.nn.functional.scaled_dot_product_attention(
+        qs, kc, vc, enable_gqa=True), flush)
+    kv_bytes = 2 * kc.numel() * 2
+    rows.append(dict(shape=name, impl="sdpa", dtype_kv="bf16", us=sdpa, gbps=kv_bytes / sdpa / 1e3,
+                     pct_copy=100 * kv_bytes / (sdpa * 1e-6) / copy_bw))
+    for row in rows:
+        row["vs_sdpa"] = sdpa / row["us"]
+    rows[1]["e4m3_speedup"] = results["bf16"] / results["e4m3"]
+    return rows
+
+
+def host_cost():
+    indptr = torch.tensor([0, 1], dtype=torch.int32, device="cuda")
+    last = torch.tensor([1], dtype=torch.int32, device="cuda")
+    q = torch.randn(1, HQ, 64, device="cuda").to(torch.bfloat16)
+    k = torch.randn(1, PAGE, HKV, 64, device="cuda").to(torch.bfloat16)
+    sinks = torch.zeros(HQ, device="cuda")
+    out = torch.empty_like(q)
+    wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(torch.empty(16, dtype=torch.uint8, device="cuda"))
+    wrapper.plan(indptr, indptr[:1], last, HQ, HKV, 64, PAGE, q_data_type=torch.bfloat16,
+                 use_sinks=True)
+    for _ in range(100):
+        wrapper.run(q, (k, k), sinks=sinks, out=out)
+    torch.cuda.synchronize()
+    n = 2000
+    start = time.perf_counter()
+    for _ in range(n):
+        wrapper.run(q, (k, k), sinks=sinks, out=out)
+    host_us = (time.perf_counter() - start) / n * 1e6
+    torch.cuda.synchronize()
+    return host_us
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="write the rows to this file")
+    args = parser.parse_args()
+    flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
+    copy_bw = copy_bandwidth(flush)
+    device = torch.cuda.get_device_name()
+    rows = []
+    for shape in SHAPES:
+        rows += bench_shape(*shape, flush, copy_bw)
+    run_us = host_cost()
+    print(f"device {device}; copy bandwidth {copy_bw / 1e12:.2f} TB/s (read + write)")
+    print(f"{'shape':<6}{'impl':<6}{'kv':<6}{'us':>10}{'GB/s':>9}{'%copy':>7}{'x SDPA':>8}"
+          f"{'e4m3/bf16':>10}")
+    for row in rows:
+        speedup = f"{row['e4m3_speedup']:.2f}" if "e4m3_speedup" in row else ""
+        print(f"{row['shape']:<6}{row['impl']:<6}{row['dtype_kv']:<6}{row['us']:>10.1f}"
+              f"{row['gbps']:>9.0f}{row['pct_copy']:>7.1f}{row['vs_sdpa']:>8.2f}{speedup:>10}")
+    print(f"host cost of one wrapper.run call: {run_us:.1f} us (target <= 10)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(device=device, copy_bandwidth=copy_bw, host_run_us=run_us, rows=rows),
+                      f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

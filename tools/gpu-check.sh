@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the device machine (README "GPU checks"): the C++ and Python GPU tests and the
 # benchmarks, from build-device/ made on the CPU machine by tools/build-for-device.sh.
-#   tools/gpu-check.sh [tests|bench|all]     (default: all). Prints a summary last.
+#   tools/gpu-check.sh [all|tests|bench|python]   (default all; python = Python tests + bench)
+# Prints a summary last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -23,10 +24,12 @@ for attempt in cold disk; do
   python3 -c "print('gpt-oss variant, $attempt: whole kjit process %.0f ms' % (($end - $start) * 1e3))" | tee -a "$summary"
 done
 
-if [ "$what" != bench ]; then
+if [ "$what" = all ] || [ "$what" = tests ]; then
   build-device/kjit_gpu_tests 2>&1 | tee "$out/gpu_tests.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   tail -n 10 "$out/gpu_tests.log" >> "$summary"
+fi
+if [ "$what" != bench ]; then
   python3 -m pytest -q -rs -s tests/python 2>&1 | tee "$out/python_tests.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   grep -E "toy decoder|E4M3 vs BF16|passed|failed" "$out/python_tests.log" >> "$summary"

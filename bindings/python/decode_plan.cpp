@@ -17,8 +17,8 @@ constexpr int kNoDevice = -1;
 KVLayout parse_layout(const std::string& layout) {
   if (layout == "NHD") return KVLayout::kNHD;
   if (layout == "HND") return KVLayout::kHND;
-  throw InvalidArgument(fmt::format("kv_layout '{}' is not supported: use \"NHD\" or \"HND\"",
-                                    layout));
+  throw InvalidArgument(
+      fmt::format("kv_layout '{}' is not supported: use \"NHD\" or \"HND\"", layout));
 }
 
 void require_shape(const std::vector<std::int64_t>& shape,
@@ -32,14 +32,14 @@ void require_shape(const std::vector<std::int64_t>& shape,
 
 }  // namespace
 
-DecodePlan::DecodePlan(AnyTensor workspace, const std::string& kv_layout)
-    : workspace_(std::move(workspace)), layout_(parse_layout(kv_layout)) {
-  if (workspace_.device_type() != 2) {
-    throw InvalidArgument("workspace_buffer must be a CUDA tensor");
-  }
+DecodePlan::DecodePlan(nb::handle workspace, const std::string& kv_layout)
+    : workspace_(nb::borrow(workspace)), layout_(parse_layout(kv_layout)) {
+  const TensorView view = view_tensor(workspace, "workspace_buffer");
+  if (!view.is_cuda) throw InvalidArgument("workspace_buffer must be a CUDA tensor");
+  workspace_device_ = view.device_id;
 }
 
-void DecodePlan::plan(AnyTensor indptr, AnyTensor indices, AnyTensor last_page_len,
+void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_page_len,
                       const PlanArguments& arguments) {
   KernelSpec spec;
   spec.dtype_q = parse_dtype(arguments.q_dtype);
@@ -53,39 +53,42 @@ void DecodePlan::plan(AnyTensor indptr, AnyTensor indices, AnyTensor last_page_l
 
   if (arguments.num_qo_heads <= 0 || arguments.num_kv_heads <= 0 ||
       arguments.num_qo_heads % arguments.num_kv_heads != 0) {
-    throw InvalidArgument(fmt::format(
-        "num_qo_heads ({}) must be a positive multiple of num_kv_heads ({})",
-        arguments.num_qo_heads, arguments.num_kv_heads));
+    throw InvalidArgument(
+        fmt::format("num_qo_heads ({}) must be a positive multiple of num_kv_heads ({})",
+                    arguments.num_qo_heads, arguments.num_kv_heads));
   }
   if (arguments.page_size <= 0) {
     throw InvalidArgument(fmt::format("page_size must be positive, got {}", arguments.page_size));
   }
   if (arguments.sm_scale && !(std::isfinite(*arguments.sm_scale) && *arguments.sm_scale > 0)) {
-    throw InvalidArgument(fmt::format("sm_scale must be a positive finite number, got {}",
-                                      *arguments.sm_scale));
+    throw InvalidArgument(
+        fmt::format("sm_scale must be a positive finite number, got {}", *arguments.sm_scale));
   }
 
-  const int device = workspace_.device_id();
-  const auto last_shape = check_tensor(last_page_len, "last_page_len", DType::kI32, 1, device);
-  const auto batch = last_shape[0];
+  const int device = workspace_device_;
+  const TensorView last = view_tensor(last_page_len, "last_page_len");
+  const TensorView pointers = view_tensor(indptr, "indptr");
+  const TensorView pages = view_tensor(indices, "indices");
+  check_tensor(last, "last_page_len", DType::kI32, 1, device);
+  const auto batch = last.shape[0];
   if (batch <= 0 || batch > 65535) {
     throw InvalidArgument(fmt::format("batch size {} must be in 1 .. 65535", batch));
   }
-  require_shape(check_tensor(indptr, "indptr", DType::kI32, 1, device), {batch + 1}, "indptr",
-                "(batch + 1)");
-  check_tensor(indices, "indices", DType::kI32, 1, device);
+  check_tensor(pointers, "indptr", DType::kI32, 1, device);
+  require_shape(pointers.shape, {batch + 1}, "indptr", "(batch + 1)");
+  check_tensor(pages, "indices", DType::kI32, 1, device);
 
   kernel_ = Runtime::global().get(spec, device_arch(device));
-  indptr_ = std::move(indptr);
-  indices_ = std::move(indices);
-  last_page_len_ = std::move(last_page_len);
+  indptr_ = nb::borrow(indptr);
+  indices_ = nb::borrow(indices);
+  last_page_len_ = nb::borrow(last_page_len);
   batch_size_ = static_cast<int>(batch);
   device_ = device;
 
   params_ = {};
-  params_.kv_indptr = static_cast<const int*>(indptr_.data());
-  params_.kv_indices = static_cast<const int*>(indices_.data());
-  params_.kv_last_page_len = static_cast<const int*>(last_page_len_.data());
+  params_.kv_indptr = static_cast<const int*>(pointers.data);
+  params_.kv_indices = static_cast<const int*>(pages.data);
+  params_.kv_last_page_len = static_cast<const int*>(last.data);
   params_.batch_size = batch_size_;
   params_.num_qo_heads = arguments.num_qo_heads;
   params_.num_kv_heads = arguments.num_kv_heads;
@@ -109,49 +112,48 @@ const KernelSpec& DecodePlan::spec() const {
   return kernel_->spec();
 }
 
-void DecodePlan::set_kv_pointers(const AnyTensor& k, const std::optional<AnyTensor>& v,
-                                 BatchDecodeParams& params) const {
+void DecodePlan::set_kv_pointers(nb::handle k, nb::handle v, BatchDecodeParams& params) const {
   const KernelSpec& spec = kernel_->spec();
-  const std::int64_t pages_dim_token = layout_ == KVLayout::kNHD ? params_.page_size : params_.num_kv_heads;
-  const std::int64_t pages_dim_head = layout_ == KVLayout::kNHD ? params_.num_kv_heads : params_.page_size;
-  const char* layout_text = layout_ == KVLayout::kNHD ? "(num_pages, page_size, num_kv_heads, head_dim)"
-                                                       : "(num_pages, num_kv_heads, page_size, head_dim)";
-  if (v) {
-    const auto k_shape = check_tensor(k, "k_cache", spec.dtype_kv, 4, device_);
-    const auto v_shape = check_tensor(*v, "v_cache", spec.dtype_kv, 4, device_);
-    require_shape(k_shape, {k_shape[0], pages_dim_token, pages_dim_head, spec.head_dim}, "k_cache",
-                  layout_text);
-    require_shape(v_shape, k_shape, "v_cache", "(the shape of k_cache)");
-    for (int i = 0; i < 4; ++i) {
-      if (k.stride(i) != v->stride(i)) {
-        throw InvalidArgument("k_cache and v_cache must have the same strides");
-      }
+  const bool nhd = layout_ == KVLayout::kNHD;
+  const std::int64_t dim1 = nhd ? params_.page_size : params_.num_kv_heads;
+  const std::int64_t dim2 = nhd ? params_.num_kv_heads : params_.page_size;
+  const char* layout_text = nhd ? "(num_pages, page_size, num_kv_heads, head_dim)"
+                                : "(num_pages, num_kv_heads, page_size, head_dim)";
+  const TensorView keys = view_tensor(k, v.is_none() ? "kv_cache" : "k_cache");
+  int first = 0;  // index of the page dimension's successor (1, or 2 in a combined tensor)
+  if (!v.is_none()) {
+    const TensorView values = view_tensor(v, "v_cache");
+    check_tensor(keys, "k_cache", spec.dtype_kv, 4, device_);
+    check_tensor(values, "v_cache", spec.dtype_kv, 4, device_);
+    require_shape(keys.shape, {keys.shape[0], dim1, dim2, spec.head_dim}, "k_cache", layout_text);
+    require_shape(values.shape, keys.shape, "v_cache", "(the shape of k_cache)");
+    if (keys.strides != values.strides) {
+      throw InvalidArgument("k_cache and v_cache must have the same strides");
     }
-    params.k = k.data();
-    params.v = v->data();
+    params.k = keys.data;
+    params.v = values.data;
+    first = 1;
   } else {
-    const auto shape = check_tensor(k, "kv_cache", spec.dtype_kv, 5, device_);
-    require_shape(shape, {shape[0], 2, pages_dim_token, pages_dim_head, spec.head_dim}, "kv_cache",
+    check_tensor(keys, "kv_cache", spec.dtype_kv, 5, device_);
+    require_shape(keys.shape, {keys.shape[0], 2, dim1, dim2, spec.head_dim}, "kv_cache",
                   "(num_pages, 2, ...) in the wrapper's kv_layout");
-    params.k = k.data();
-    params.v = static_cast<const char*>(k.data()) + k.stride(1) * size_in_bytes(spec.dtype_kv);
+    params.k = keys.data;
+    params.v = static_cast<const char*>(keys.data) + keys.strides[1] * size_in_bytes(spec.dtype_kv);
+    first = 2;
   }
-  const int offset = v ? 0 : 1;  // the combined tensor has the K/V dimension at 1
-  params.kv_stride_page = k.stride(0);
-  params.kv_stride_token = k.stride(layout_ == KVLayout::kNHD ? 1 + offset : 2 + offset);
-  params.kv_stride_head = k.stride(layout_ == KVLayout::kNHD ? 2 + offset : 1 + offset);
+  params.kv_stride_page = keys.strides[0];
+  params.kv_stride_token = keys.strides[nhd ? first : first + 1];
+  params.kv_stride_head = keys.strides[nhd ? first + 1 : first];
 }
 
-void DecodePlan::run(const AnyTensor& q, const AnyTensor& k, const std::optional<AnyTensor>& v,
-                     const AnyTensor& o, const std::optional<AnyTensor>& lse,
-                     const std::optional<AnyTensor>& sinks, float k_scale, float v_scale,
-                     std::uintptr_t stream) {
+void DecodePlan::run(nb::handle q, nb::handle k, nb::handle v, nb::handle out, nb::handle lse,
+                     nb::handle sinks, float k_scale, float v_scale, std::uintptr_t stream) {
   require_planned("run");
   const KernelSpec& spec = kernel_->spec();
-  if (spec.use_sinks && !sinks) {
+  if (spec.use_sinks && sinks.is_none()) {
     throw InvalidArgument("plan() was called with use_sinks=True but run() got no sinks");
   }
-  if (!spec.use_sinks && sinks) {
+  if (!spec.use_sinks && !sinks.is_none()) {
     throw InvalidArgument(
         "run() got sinks but plan() was called without use_sinks=True; sinks are never ignored");
   }
@@ -159,31 +161,38 @@ void DecodePlan::run(const AnyTensor& q, const AnyTensor& k, const std::optional
     throw InvalidArgument("k_scale and v_scale must be finite");
   }
   const std::vector<std::int64_t> q_shape = {batch_size_, params_.num_qo_heads, spec.head_dim};
-  require_shape(check_tensor(q, "q", spec.dtype_q, 3, device_), q_shape, "q",
-                "(batch, num_qo_heads, head_dim)");
-  require_shape(check_tensor(o, "out", spec.output_dtype(), 3, device_), q_shape, "out",
-                "(the shape of q)");
+  const TensorView query = view_tensor(q, "q");
+  check_tensor(query, "q", spec.dtype_q, 3, device_);
+  require_shape(query.shape, q_shape, "q", "(batch, num_qo_heads, head_dim)");
+  const TensorView output = view_tensor(out, "out");
+  check_tensor(output, "out", spec.output_dtype(), 3, device_);
+  require_shape(output.shape, q_shape, "out", "(the shape of q)");
 
   BatchDecodeParams params = params_;
   set_kv_pointers(k, v, params);
-  params.q = q.data();
-  params.q_stride_batch = q.stride(0);
-  params.q_stride_head = q.stride(1);
-  params.o = o.data();
-  params.o_stride_batch = o.stride(0);
-  params.o_stride_head = o.stride(1);
+  params.q = query.data;
+  params.q_stride_batch = query.strides[0];
+  params.q_stride_head = query.strides[1];
+  params.o = output.data;
+  params.o_stride_batch = output.strides[0];
+  params.o_stride_head = output.strides[1];
   params.k_scale = k_scale;
   params.v_scale = v_scale;
-  if (sinks) {
-    require_shape(check_tensor(*sinks, "sinks", DType::kF32, 1, device_), {params_.num_qo_heads},
-                  "sinks", "(num_qo_heads)");
-    params.sinks = static_cast<const float*>(sinks->data());
+  if (!sinks.is_none()) {
+    const TensorView sink_values = view_tensor(sinks, "sinks");
+    check_tensor(sink_values, "sinks", DType::kF32, 1, device_);
+    require_shape(sink_values.shape, {params_.num_qo_heads}, "sinks", "(num_qo_heads)");
+    params.sinks = static_cast<const float*>(sink_values.data);
   }
-  if (lse) {
-    require_shape(check_tensor(*lse, "lse", DType::kF32, 2, device_),
-                  {batch_size_, params_.num_qo_heads}, "lse", "(batch, num_qo_heads)");
-    if (lse->stride(0) != params_.num_qo_heads) throw InvalidArgument("lse must be contiguous");
-    params.lse = static_cast<float*>(lse->data());
+  if (!lse.is_none()) {
+    const TensorView lse_values = view_tensor(lse, "lse");
+    check_tensor(lse_values, "lse", DType::kF32, 2, device_);
+    require_shape(lse_values.shape, {batch_size_, params_.num_qo_heads}, "lse",
+                  "(batch, num_qo_heads)");
+    if (lse_values.strides[0] != params_.num_qo_heads) {
+      throw InvalidArgument("lse must be contiguous");
+    }
+    params.lse = static_cast<float*>(lse_values.data);
   }
   make_primary_context_current(device_);
   launch_batch_decode(*kernel_, params, reinterpret_cast<CUstream>(stream));

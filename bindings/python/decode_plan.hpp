@@ -30,14 +30,13 @@ struct PlanArguments {
 
 class DecodePlan {
  public:
-  DecodePlan(AnyTensor workspace, const std::string& kv_layout);
+  DecodePlan(nb::handle workspace, const std::string& kv_layout);
 
-  void plan(AnyTensor indptr, AnyTensor indices, AnyTensor last_page_len,
+  // Tensors are any objects view_tensor() accepts; optional ones may be None.
+  void plan(nb::handle indptr, nb::handle indices, nb::handle last_page_len,
             const PlanArguments& arguments);
-  void run(const AnyTensor& q, const AnyTensor& k, const std::optional<AnyTensor>& v,
-           const AnyTensor& o, const std::optional<AnyTensor>& lse,
-           const std::optional<AnyTensor>& sinks, float k_scale, float v_scale,
-           std::uintptr_t stream);
+  void run(nb::handle q, nb::handle k, nb::handle v, nb::handle out, nb::handle lse,
+           nb::handle sinks, float k_scale, float v_scale, std::uintptr_t stream);
 
   std::string kernel_uri() const;
   const KernelSpec& spec() const;
@@ -46,17 +45,17 @@ class DecodePlan {
 
  private:
   void require_planned(const char* what) const;
-  void set_kv_pointers(const AnyTensor& k, const std::optional<AnyTensor>& v,
-                       BatchDecodeParams& params) const;
+  void set_kv_pointers(nb::handle k, nb::handle v, BatchDecodeParams& params) const;
 
-  AnyTensor workspace_;
+  nb::object workspace_;
   KVLayout layout_;
   std::optional<Kernel> kernel_;
   // Kept alive for as long as the plan: their device pointers are in params_.
-  AnyTensor indptr_, indices_, last_page_len_;
+  nb::object indptr_, indices_, last_page_len_;
   BatchDecodeParams params_{};  // everything plan() fixes
   int batch_size_ = 0;
   int device_ = -1;
+  int workspace_device_ = -1;
 };
 
 }  // namespace kjit::python

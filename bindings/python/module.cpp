@@ -62,8 +62,12 @@ NB_MODULE(_kjit, m) {
     }
   });
 
-  m.def("parse_dtype", [](const std::string& name) { return std::string(kjit::short_name(kjit::parse_dtype(name))); },
-        "name"_a);
+  m.def(
+      "parse_dtype",
+      [](const std::string& name) {
+        return std::string(kjit::short_name(kjit::parse_dtype(name)));
+      },
+      "name"_a);
   m.def("nvrtc_version", &kjit::nvrtc_version);
   m.def("cuda_available", &kjit::cuda_available);
 
@@ -95,8 +99,8 @@ NB_MODULE(_kjit, m) {
         const auto spec =
             make_spec(dtype_q, dtype_kv, head_dim, use_sinks, use_swa, use_logits_cap, dtype_o);
         kjit::require_supported(spec);
-        const kjit::GpuArch target = arch ? kjit::GpuArch::parse(*arch)
-                                          : kjit::device_arch(kjit::current_device());
+        const kjit::GpuArch target =
+            arch ? kjit::GpuArch::parse(*arch) : kjit::device_arch(kjit::current_device());
         kjit::Kernel kernel = [&] {
           nb::gil_scoped_release release;  // compiling can take a second
           return kjit::Runtime::global().get(spec, target);
@@ -115,10 +119,12 @@ NB_MODULE(_kjit, m) {
 
   m.def("cache_list", [](const std::string& match) {
     nb::list rows;
-    for (const auto& entry : kjit::Runtime::global().store().list(match)) rows.append(entry_dict(entry));
+    for (const auto& entry : kjit::Runtime::global().store().list(match))
+      rows.append(entry_dict(entry));
     return rows;
   });
-  m.def("cache_clear", [](const std::string& match) { return kjit::Runtime::global().store().remove(match); });
+  m.def("cache_clear",
+        [](const std::string& match) { return kjit::Runtime::global().store().remove(match); });
   m.def("cache_stats", [] {
     const auto stats = kjit::Runtime::global().store().stats();
     nb::dict out;
@@ -131,13 +137,12 @@ NB_MODULE(_kjit, m) {
     return out;
   });
 
-  using kjit::python::AnyTensor;
   using kjit::python::DecodePlan;
   nb::class_<DecodePlan>(m, "DecodePlan")
-      .def(nb::init<AnyTensor, const std::string&>(), "workspace"_a, "kv_layout"_a)
+      .def(nb::init<nb::handle, const std::string&>(), "workspace"_a, "kv_layout"_a)
       .def(
           "plan",
-          [](DecodePlan& self, AnyTensor indptr, AnyTensor indices, AnyTensor last_page_len,
+          [](DecodePlan& self, nb::handle indptr, nb::handle indices, nb::handle last_page_len,
              int num_qo_heads, int num_kv_heads, int head_dim, int page_size,
              const std::string& q_dtype, const std::string& kv_dtype,
              const std::optional<std::string>& o_dtype, bool use_sinks, int window_left,
@@ -154,11 +159,11 @@ NB_MODULE(_kjit, m) {
             arguments.window_left = window_left;
             arguments.logits_soft_cap = logits_soft_cap;
             arguments.sm_scale = sm_scale;
-            self.plan(std::move(indptr), std::move(indices), std::move(last_page_len), arguments);
+            self.plan(indptr, indices, last_page_len, arguments);
           },
           "indptr"_a, "indices"_a, "last_page_len"_a, "num_qo_heads"_a, "num_kv_heads"_a,
-          "head_dim"_a, "page_size"_a, "q_dtype"_a, "kv_dtype"_a, "o_dtype"_a.none(),
-          "use_sinks"_a, "window_left"_a, "logits_soft_cap"_a, "sm_scale"_a.none())
+          "head_dim"_a, "page_size"_a, "q_dtype"_a, "kv_dtype"_a, "o_dtype"_a.none(), "use_sinks"_a,
+          "window_left"_a, "logits_soft_cap"_a, "sm_scale"_a.none())
       .def("run", &DecodePlan::run, "q"_a, "k"_a, "v"_a.none(), "out"_a, "lse"_a.none(),
            "sinks"_a.none(), "k_scale"_a, "v_scale"_a, "stream"_a)
       .def_prop_ro("kernel_uri", &DecodePlan::kernel_uri)

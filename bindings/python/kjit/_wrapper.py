@@ -19,7 +19,9 @@ def _stream_handle(stream, device: int) -> int:
         raise ValueError(f"stream must be an int or a torch/cupy stream, got {type(stream)!r}")
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
-        return torch.cuda.current_stream(device).cuda_stream
+        # The raw getter costs ~0.1 us; torch.cuda.current_stream builds a Stream object.
+        raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+        return raw(device) if raw is not None else torch.cuda.current_stream(device).cuda_stream
     cupy = sys.modules.get("cupy")
     if cupy is not None:
         return cupy.cuda.get_current_stream().ptr

@@ -38,6 +38,8 @@ struct CudaDriver {
   X(cuMemcpyHtoD)                     \
   X(cuMemcpyDtoH)                     \
   X(cuMemcpyDtoDAsync)                \
+  X(cuMemcpyHtoDAsync)                \
+  X(cuMemcpyDtoHAsync)                \
   X(cuMemsetD8)                       \
   X(cuMemsetD8Async)                  \
   X(cuStreamSynchronize)              \

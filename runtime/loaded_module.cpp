@@ -1,7 +1,5 @@
 #include "loaded_module.hpp"
 
-#include <array>
-
 #include <fmt/format.h>
 
 #include "errors.hpp"
@@ -75,6 +73,22 @@ GpuArch device_arch(int device) {
       cu.cuDeviceGetAttribute(&arch.minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, handle));
   archs[device] = arch;
   return arch;
+}
+
+int device_sm_count(int device) {
+  static std::mutex mutex;
+  static std::map<int, int> counts;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = counts.find(device);
+  if (found != counts.end()) return found->second;
+  const CudaDriver& cu = cuda_driver();
+  CUdevice handle = 0;
+  KJIT_CUDA_CHECK(cu.cuDeviceGet(&handle, device));
+  int count = 0;
+  KJIT_CUDA_CHECK(
+      cu.cuDeviceGetAttribute(&count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, handle));
+  counts[device] = count;
+  return count;
 }
 
 CUfunction LoadedModule::function(const std::string& entry_point, int device) {

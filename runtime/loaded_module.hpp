@@ -36,6 +36,9 @@ int current_device();
 // Compute capability of a device (cached per device).
 GpuArch device_arch(int device);
 
+// Number of streaming multiprocessors of a device (cached per device).
+int device_sm_count(int device);
+
 // Makes the device's primary context current for the calling thread.
 void make_primary_context_current(int device);
 

@@ -19,6 +19,7 @@ namespace {
 
 constexpr const char* kBatchDecodeConfigTemplate = "batch_decode.cu.jinja";
 constexpr const char* kBatchDecodeEntryPoint = "kjit_batch_decode";
+constexpr const char* kBatchDecodeMergeEntryPoint = "kjit_batch_decode_merge";
 
 std::string digest_of(const std::vector<SourceFile>& headers) {
   Sha256 hash;
@@ -31,6 +32,7 @@ nlohmann::json batch_decode_context(const KernelSpec& spec, const std::string& u
   nlohmann::json context = to_json(spec);
   context["uri"] = uri;
   context["entry_point"] = kBatchDecodeEntryPoint;
+  context["merge_entry_point"] = kBatchDecodeMergeEntryPoint;
   context["cuda_dtype_q"] = std::string(cuda_type_name(spec.dtype_q));
   context["cuda_dtype_kv"] = std::string(cuda_type_name(spec.dtype_kv));
   context["cuda_dtype_o"] = std::string(cuda_type_name(spec.output_dtype()));
@@ -90,7 +92,7 @@ RenderedSource render(const KernelSpec& spec, const TemplateLibrary& templates) 
   const SourceFile config = templates.get(kBatchDecodeConfigTemplate);
   rendered.source =
       render_template(config.name, config.content, batch_decode_context(spec, rendered.uri));
-  rendered.entry_points = {kBatchDecodeEntryPoint};
+  rendered.entry_points = {kBatchDecodeEntryPoint, kBatchDecodeMergeEntryPoint};
 
   for (const SourceFile& file : templates.files()) {
     const bool is_template =

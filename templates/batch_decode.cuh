@@ -3,122 +3,317 @@
 //   m   = max(max_j s_j, sink)                      (sink = -inf without sinks)
 //   den = sum_j exp(s_j - m) + exp(sink - m)
 //   o   = v_scale * sum_j exp(s_j - m) v_j / den,   lse = m + log(den)
-// over the visible keys j of each request (all, or the last window_left + 1 with a window).
+// over the visible tokens of each request.
 //
-// Tiling: one CTA per (query head, request); its 4 warps take keys round-robin, each lane owning
-// head_dim / 32 consecutive dimensions of q, k, v and the output. Every warp keeps its own
-// online-softmax state; the states are merged through shared memory at the end, where the sink
-// joins the denominator exactly once.
+// Work: one CTA per work item of the host's plan (a token range of one request and one KV head)
+// and per block of 16 query heads of that KV head's GQA group (grid.y), so each KV byte is read
+// once per group. The 4 warps take 16-token tiles round-robin.
 //
-// This is the simple, correct kernel: it reads each KV head once per query head of its group
-// (GQA re-reads come from L2) and does its math on CUDA cores.
+// Tiles: S = Q·Kᵀ and O += P·V are mma.sync m16n8k16 with the group's query heads as the 16 rows
+// (padded when the group is smaller) and f32 accumulators; P is reused from S's accumulators as
+// the A operand (FlashAttention-2). The math type is the KV type (bf16), or f16 for f16 and FP8
+// caches (FP8 -> f16 is exact); Q is converted to it once.
+//
+// Loads: K and V go straight from global memory into registers in operand layout, no shared
+// memory. Each lane reads 16 contiguous bytes of a K row; the dot product's k index is permuted
+// so that those bytes are exactly the lane's B fragment (Q's A fragment uses the same
+// permutation). V is read in 8- or 16-byte runs of one token row per lane; a byte permute pairs
+// two tokens' values into a B fragment, and the output columns are permuted to match.
+//
+// Bound: memory. Per token and KV head it reads 2·d·b bytes and does 4·16·d flops on tensor
+// cores (rows padded to 16); FP8 conversion is one cvt per two values.
 #pragma once
 
 #include "batch_decode_params.h"
 #include "dtype_convert.cuh"
+#include "fragment_convert.cuh"
+#include "mma.cuh"
 #include "softmax_state.cuh"
 
 namespace kjit {
 
-__device__ __forceinline__ float warp_sum(float x) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) x += __shfl_xor_sync(0xffffffffu, x, offset);
-  return x;
+template <class Config>
+struct DecodeTraits {
+  using DTypeQ = typename Config::DTypeQ;
+  using DTypeKV = typename Config::DTypeKV;
+  using DTypeO = typename Config::DTypeO;
+  static constexpr int kHeadDim = Config::kHeadDim;
+  static constexpr int kKVBytes = sizeof(DTypeKV);
+  static constexpr bool kFP8 = kKVBytes == 1;
+  static constexpr bool kBF16Math = IsSame<DTypeKV, nv_bfloat16>::value;
+  static constexpr int kWarps = kBatchDecodeThreads / 32;
+  static constexpr int kChunkValues = 16 / kKVBytes;         // values per 16-byte chunk
+  static constexpr int kKChunks = kHeadDim * kKVBytes / 64;  // 16-byte K chunks per lane per row
+  static constexpr int kKBlocksPerChunk = kChunkValues / 4;  // k16 steps a chunk feeds
+  static constexpr int kKBlocks = kHeadDim / 16;             // k16 steps of Q·Kᵀ
+  static constexpr int kVRun = 16 / kKVBytes < kHeadDim / 8 ? 16 / kKVBytes : kHeadDim / 8;
+  static constexpr int kVLoads = kHeadDim / (8 * kVRun);  // V runs per lane per token row
+  static constexpr int kVRunBytes = kVRun * kKVBytes;     // 8 or 16
+  static constexpr int kOutputTiles = kHeadDim / 8;       // n8 tiles of P·V
+  static_assert(kKChunks >= 1 && kVLoads >= 1, "unsupported head_dim / KV dtype");
+};
+
+// Raw bytes of one load, as 32-bit words.
+template <int kBytes>
+struct Words {
+  unsigned w[kBytes / 4];
+};
+
+template <int kBytes>
+__device__ __forceinline__ Words<kBytes> load_words(const char* address) {
+  Words<kBytes> out;
+  if constexpr (kBytes == 16) {
+    const uint4 v = *reinterpret_cast<const uint4*>(address);
+    out.w[0] = v.x, out.w[1] = v.y, out.w[2] = v.z, out.w[3] = v.w;
+  } else {
+    const uint2 v = *reinterpret_cast<const uint2*>(address);
+    out.w[0] = v.x, out.w[1] = v.y;
+  }
+  return out;
 }
 
-// Number of tokens of request b; its pages are kv_indices[kv_indptr[b] ..).
-__device__ __forceinline__ int request_kv_len(const BatchDecodeParams& p, int request) {
-  const int num_pages = p.kv_indptr[request + 1] - p.kv_indptr[request];
-  return num_pages > 0 ? (num_pages - 1) * p.page_size + p.kv_last_page_len[request] : 0;
+// The head dimension that k-block j, position p (0..3) of lane t stands for: lane t's 16-byte
+// chunk c holds values [(4c + t) E, (4c + t) E + E), E values per chunk, feeding E / 4 k-blocks.
+template <class Traits>
+__device__ __forceinline__ int permuted_k_dim(int j, int t, int p) {
+  const int chunk = j / Traits::kKBlocksPerChunk, within = j % Traits::kKBlocksPerChunk;
+  return (4 * chunk + t) * Traits::kChunkValues + 4 * within + p;
+}
+
+// The head dimension of column n (0..7) of P·V output tile `tile`: lane r reads the run
+// [g·8·R + r·R, +R) of each V row, R = kVRun values, which feeds tiles g·R .. g·R + R - 1.
+template <class Traits>
+__device__ __forceinline__ int permuted_v_dim(int tile, int n) {
+  return (tile / Traits::kVRun) * 8 * Traits::kVRun + n * Traits::kVRun + tile % Traits::kVRun;
+}
+
+// Byte offset of a token's row for one KV head.
+__device__ __forceinline__ long long kv_row_offset(const BatchDecodeParams& p,
+                                                   const BatchDecodeWorkItem& item, int token,
+                                                   int element_bytes) {
+  const int page = p.kv_indices[item.page_base + token / p.page_size];
+  return (page * p.kv_stride_page + (token % p.page_size) * p.kv_stride_token +
+          item.kv_head * p.kv_stride_head) *
+         element_bytes;
+}
+
+// B fragment of K for k-block `within` of a 16-byte chunk.
+template <class Traits>
+__device__ __forceinline__ void k_fragment(const Words<16>& chunk, int within, unsigned (&b)[2]) {
+  if constexpr (Traits::kFP8) {
+    b[0] = fp8x2_to_half2<typename Traits::DTypeKV>(chunk.w[within] & 0xffffu);
+    b[1] = fp8x2_to_half2<typename Traits::DTypeKV>(chunk.w[within] >> 16);
+  } else {
+    b[0] = chunk.w[2 * within];
+    b[1] = chunk.w[2 * within + 1];
+  }
+}
+
+// Value e of a V run from two token rows, paired into one f16x2 / bf16x2 register.
+template <class Traits>
+__device__ __forceinline__ unsigned v_pair(const Words<Traits::kVRunBytes>& first,
+                                           const Words<Traits::kVRunBytes>& second, int e) {
+  if constexpr (Traits::kFP8) {
+    const unsigned byte = e % 4;
+    const unsigned pair = __byte_perm(first.w[e / 4], second.w[e / 4], byte | ((4 + byte) << 4));
+    return fp8x2_to_half2<typename Traits::DTypeKV>(pair & 0xffffu);
+  } else {
+    return __byte_perm(first.w[e / 2], second.w[e / 2], e % 2 ? 0x7632 : 0x5410);
+  }
 }
 
 template <class Config>
 __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
-  using DTypeQ = typename Config::DTypeQ;
-  using DTypeKV = typename Config::DTypeKV;
-  using DTypeO = typename Config::DTypeO;
-  constexpr int kHeadDim = Config::kHeadDim;
-  constexpr int kLaneDims = kHeadDim / 32;  // dimensions owned by each lane
-  constexpr int kWarps = kBatchDecodeThreads / 32;
-  static_assert(kHeadDim % 32 == 0, "head_dim must be a multiple of 32");
+  using Traits = DecodeTraits<Config>;
+  constexpr int kHeadDim = Traits::kHeadDim;
+  constexpr bool kBF16 = Traits::kBF16Math;
+  const BatchDecodeWorkItem item = p.work_items[blockIdx.x];
+  const int row_block = blockIdx.y;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int r = lane / 4, t = lane % 4;
+  const int group = p.num_qo_heads / p.num_kv_heads;
+  const int first_head = item.kv_head * group + row_block * kBatchDecodeRows;
+  const int rows = min(kBatchDecodeRows, group - row_block * kBatchDecodeRows);
 
-  const int qo_head = blockIdx.x;
-  const int request = blockIdx.y;
-  const int warp = threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  const int kv_head = qo_head / (p.num_qo_heads / p.num_kv_heads);
-
-  const int kv_len = request_kv_len(p, request);
-  int first_key = 0;
-  if (Config::kUseSlidingWindow && p.window_left >= 0) {
-    first_key = max(0, kv_len - 1 - p.window_left);
-  }
-
-  // q scaled so that <q, k> is the logit: k_scale belongs to the score, not to each k element.
-  const DTypeQ* q = static_cast<const DTypeQ*>(p.q) + request * p.q_stride_batch +
-                    qo_head * p.q_stride_head + lane * kLaneDims;
-  const float score_scale = p.sm_scale * p.k_scale;
-  float q_lane[kLaneDims];
+  // Q as A fragments (rows r and r + 8; rows past the group are zero), permuted like K.
+  unsigned q_fragment[Traits::kKBlocks][4];
+  {
+    const typename Traits::DTypeQ* q =
+        static_cast<const typename Traits::DTypeQ*>(p.q) + item.request * p.q_stride_batch;
 #pragma unroll
-  for (int i = 0; i < kLaneDims; ++i) q_lane[i] = to_float(q[i]) * score_scale;
-
-  const int* pages = p.kv_indices + p.kv_indptr[request];
-  SoftmaxState<kLaneDims> state;
-  for (int key = first_key + warp; key < kv_len; key += kWarps) {
-    const long long offset = pages[key / p.page_size] * p.kv_stride_page +
-                             (key % p.page_size) * p.kv_stride_token + kv_head * p.kv_stride_head +
-                             lane * kLaneDims;
-    const DTypeKV* k = static_cast<const DTypeKV*>(p.k) + offset;
-    const DTypeKV* v = static_cast<const DTypeKV*>(p.v) + offset;
-    float partial = 0.f;
-    float v_lane[kLaneDims];
+    for (int j = 0; j < Traits::kKBlocks; ++j) {
 #pragma unroll
-    for (int i = 0; i < kLaneDims; ++i) {
-      partial += q_lane[i] * to_float(k[i]);
-      v_lane[i] = to_float(v[i]);
+      for (int half = 0; half < 2; ++half) {
+        const int row = r + 8 * half;
+        float v[4] = {0.f, 0.f, 0.f, 0.f};
+        if (row < rows) {
+          const auto* head = q + (first_head + row) * p.q_stride_head;
+#pragma unroll
+          for (int i = 0; i < 4; ++i) v[i] = to_float(head[permuted_k_dim<Traits>(j, t, i)]);
+        }
+        q_fragment[j][half] = pack2<kBF16>(v[0], v[1]);
+        q_fragment[j][2 + half] = pack2<kBF16>(v[2], v[3]);
+      }
     }
-    float s = warp_sum(partial);
-    if (Config::kUseLogitsCap) s = p.logits_soft_cap * tanhf(s / p.logits_soft_cap);
-    state.online_softmax_update(s, v_lane);
   }
 
-  // Merge the warps' states; thread t then finishes output dimension t (and t + 128, ...).
-  __shared__ float warp_max[kWarps];
-  __shared__ float warp_denominator[kWarps];
-  __shared__ float warp_weighted[kWarps][kHeadDim];
-  if (lane == 0) {
-    warp_max[warp] = state.max_logit;
-    warp_denominator[warp] = state.denominator;
+  // log2(e) folded in: the softmax runs in base 2.
+  const float score_scale = p.sm_scale * p.k_scale * 1.4426950408889634f;
+  const char* k_base = static_cast<const char*>(p.k);
+  const char* v_base = static_cast<const char*>(p.v);
+  TileSoftmax<Traits::kOutputTiles> state;
+  const int first_tile = item.token_begin / kBatchDecodeTileTokens;
+  const int end_tile = (item.token_end + kBatchDecodeTileTokens - 1) / kBatchDecodeTileTokens;
+  const int last_token = item.token_end - 1;
+
+  for (int tile = first_tile + warp; tile < end_tile; tile += Traits::kWarps) {
+    const int base = tile * kBatchDecodeTileTokens;
+    // Issue every load of the tile first: K rows base + 8n + r, V rows base + {2t, 2t+1,
+    // 2t+8, 2t+9}. Tokens outside the range are clamped (and masked below).
+    Words<16> k_chunk[2][Traits::kKChunks];
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      const int token = min(max(base + 8 * n + r, item.token_begin), last_token);
+      const char* row = k_base + kv_row_offset(p, item, token, Traits::kKVBytes);
+#pragma unroll
+      for (int c = 0; c < Traits::kKChunks; ++c)
+        k_chunk[n][c] = load_words<16>(row + (4 * c + t) * 16);
+    }
+    Words<Traits::kVRunBytes> v_run[4][Traits::kVLoads];
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+      const int token = min(max(base + 8 * (s / 2) + 2 * t + s % 2, item.token_begin), last_token);
+      const char* row = v_base + kv_row_offset(p, item, token, Traits::kKVBytes);
+#pragma unroll
+      for (int g = 0; g < Traits::kVLoads; ++g) {
+        v_run[s][g] = load_words<Traits::kVRunBytes>(
+            row + (g * 8 * Traits::kVRun + r * Traits::kVRun) * Traits::kKVBytes);
+      }
+    }
+
+    // S = Q·Kᵀ: two n8 tiles of 8 tokens.
+    float s[2][4] = {};
+#pragma unroll
+    for (int j = 0; j < Traits::kKBlocks; ++j) {
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        unsigned b[2];
+        k_fragment<Traits>(k_chunk[n][j / Traits::kKBlocksPerChunk], j % Traits::kKBlocksPerChunk,
+                           b);
+        mma_m16n8k16<kBF16>(s[n], q_fragment[j], b);
+      }
+    }
+    // Scale (and cap) in float32, mask tokens outside the range; column 2t + (i & 1) of tile n.
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int token = base + 8 * n + 2 * t + (i & 1);
+        float x = s[n][i] * score_scale;
+        if constexpr (Config::kUseLogitsCap) {
+          const float cap = p.logits_soft_cap * 1.4426950408889634f;  // in base-2 units
+          x = cap * tanhf(x / cap);
+        }
+        s[n][i] = (token >= item.token_begin && token < item.token_end) ? x : negative_infinity();
+      }
+    }
+    state.online_softmax_update(s);
+
+    // O += P·V, P from S's accumulators.
+    const unsigned p_fragment[4] = {pack2<kBF16>(s[0][0], s[0][1]), pack2<kBF16>(s[0][2], s[0][3]),
+                                    pack2<kBF16>(s[1][0], s[1][1]), pack2<kBF16>(s[1][2], s[1][3])};
+#pragma unroll
+    for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
+      const int g = tile_n / Traits::kVRun, e = tile_n % Traits::kVRun;
+      const unsigned b[2] = {v_pair<Traits>(v_run[0][g], v_run[1][g], e),
+                             v_pair<Traits>(v_run[2][g], v_run[3][g], e)};
+      mma_m16n8k16<kBF16>(state.output[tile_n], p_fragment, b);
+    }
+  }
+
+  // Merge the warps: a common maximum per row, accumulators summed in shared memory.
+  __shared__ float warp_max[Traits::kWarps][kBatchDecodeRows];
+  __shared__ float warp_denominator[Traits::kWarps][kBatchDecodeRows];
+  __shared__ float row_max[kBatchDecodeRows];
+  __shared__ float row_denominator[kBatchDecodeRows];
+  __shared__ float output_sum[kBatchDecodeRows][kHeadDim];
+  for (int i = threadIdx.x; i < kBatchDecodeRows * kHeadDim; i += kBatchDecodeThreads) {
+    (&output_sum[0][0])[i] = 0.f;
   }
 #pragma unroll
-  for (int i = 0; i < kLaneDims; ++i) warp_weighted[warp][lane * kLaneDims + i] = state.weighted[i];
+  for (int half = 0; half < 2; ++half) {
+    const float denominator = quad_sum(state.denominator[half]);
+    if (t == 0) {
+      warp_max[warp][r + 8 * half] = state.max_logit[half];
+      warp_denominator[warp][r + 8 * half] = denominator;
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int row = r + 8 * half;
+    float common = negative_infinity();
+#pragma unroll
+    for (int w = 0; w < Traits::kWarps; ++w) common = fmaxf(common, warp_max[w][row]);
+    const float weight = exp2f(state.max_logit[half] - safe_max(common));
+    if (row < rows) {
+#pragma unroll
+      for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          atomicAdd(&output_sum[row][permuted_v_dim<Traits>(tile_n, 2 * t + i)],
+                    state.output[tile_n][2 * half + i] * weight);
+        }
+      }
+    }
+    if (warp == 0 && t == 0) {
+      float denominator = 0.f;
+#pragma unroll
+      for (int w = 0; w < Traits::kWarps; ++w) {
+        denominator += warp_denominator[w][row] * exp2f(warp_max[w][row] - safe_max(common));
+      }
+      row_max[row] = common;
+      row_denominator[row] = denominator;
+    }
+  }
   __syncthreads();
 
-  const float sink = Config::kUseSinks ? p.sinks[qo_head] : negative_infinity();
-  float max_logit = sink;
-#pragma unroll
-  for (int w = 0; w < kWarps; ++w) max_logit = fmaxf(max_logit, warp_max[w]);
-
-  float warp_weight[kWarps];  // exp(m_w - m): brings each warp's state to the common maximum
-  float denominator = Config::kUseSinks ? __expf(sink - max_logit) : 0.f;  // the sink, once
-#pragma unroll
-  for (int w = 0; w < kWarps; ++w) {
-    warp_weight[w] = warp_max[w] == negative_infinity() ? 0.f : __expf(warp_max[w] - max_logit);
-    denominator += warp_denominator[w] * warp_weight[w];
-  }
-  // No visible key and no sink: the output is defined as 0 and the LSE as -inf.
-  const float output_scale = denominator > 0.f ? p.v_scale / denominator : 0.f;
-
-  DTypeO* o = static_cast<DTypeO*>(p.o) + request * p.o_stride_batch + qo_head * p.o_stride_head;
-  for (int dim = threadIdx.x; dim < kHeadDim; dim += kBatchDecodeThreads) {
-    float weighted = 0.f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) weighted += warp_weighted[w][dim] * warp_weight[w];
-    o[dim] = from_float<DTypeO>(weighted * output_scale);
-  }
-  if (p.lse != nullptr && threadIdx.x == 0) {
-    p.lse[request * p.num_qo_heads + qo_head] =
-        denominator > 0.f ? max_logit + __logf(denominator) : negative_infinity();
+  // Write: the final output (sink joins the denominator here, once), or this split's partial.
+  for (int i = threadIdx.x; i < rows * kHeadDim; i += kBatchDecodeThreads) {
+    const int row = i / kHeadDim, dim = i % kHeadDim;
+    const int head = first_head + row;
+    float max_logit = row_max[row], denominator = row_denominator[row];
+    if (item.partial_slot < 0) {
+      float rescale = 1.f;
+      if constexpr (Config::kUseSinks) {
+        const float sink = p.sinks[head] * 1.4426950408889634f;
+        const float with_sink = fmaxf(max_logit, sink);
+        rescale = exp2f(max_logit - safe_max(with_sink));
+        denominator = denominator * rescale + exp2f(sink - with_sink);
+        max_logit = with_sink;
+      }
+      const float value =
+          denominator > 0.f ? p.v_scale * output_sum[row][dim] * rescale / denominator : 0.f;
+      auto* o = static_cast<typename Traits::DTypeO*>(p.o) + item.request * p.o_stride_batch +
+                head * p.o_stride_head;
+      o[dim] = from_float<typename Traits::DTypeO>(value);
+      if (dim == 0 && p.lse != nullptr) {
+        p.lse[item.request * p.num_qo_heads + head] =
+            denominator > 0.f ? (max_logit + log2f(denominator)) * 0.6931471805599453f
+                              : negative_infinity();
+      }
+    } else {
+      const long long slot =
+          (static_cast<long long>(item.partial_slot) * p.num_row_blocks + row_block) *
+              kBatchDecodeRows +
+          row;
+      p.partial_o[slot * kHeadDim + dim] =
+          denominator > 0.f ? p.v_scale * output_sum[row][dim] / denominator : 0.f;
+      if (dim == 0) {
+        p.partial_lse[slot] =
+            denominator > 0.f ? max_logit + log2f(denominator) : negative_infinity();
+      }
+    }
   }
 }
 

@@ -1,11 +1,35 @@
-// Launch parameters of the batch decode kernel. Plain C++ shared by the host (runtime/) and the
+// Launch parameters of the batch decode kernels. Plain C++ shared by the host (runtime/) and the
 // device code (NVRTC): keep it free of CUDA-only and standard-library types.
 #pragma once
 
 namespace kjit {
 
-// Threads per CTA of the batch decode kernel; the host launches with exactly this many.
+// Threads per CTA of both kernels; the host launches with exactly this many.
 constexpr int kBatchDecodeThreads = 128;
+// Query heads handled by one CTA: the 16 rows of an m16n8k16 tile.
+constexpr int kBatchDecodeRows = 16;
+// Tokens per tensor-core tile; work items start on multiples of it.
+constexpr int kBatchDecodeTileTokens = 16;
+
+// One CTA's work: a range of one request's tokens for one KV head (and its query heads).
+struct BatchDecodeWorkItem {
+  int request;
+  int kv_head;
+  int token_begin;  // visible tokens [token_begin, token_end) of the request
+  int token_end;
+  int page_base;     // kv_indptr[request]: the request's first entry in kv_indices
+  int partial_slot;  // -1: this item covers the request; write the final output
+  int reserved[2];
+};
+
+// A request whose tokens were split: its partial results are merged by the second kernel.
+// The slot of (kv_head h, chunk c) is first_slot + h * num_chunks + c.
+struct BatchDecodeMergeItem {
+  int request;
+  int first_slot;
+  int num_chunks;
+  int reserved;
+};
 
 struct BatchDecodeParams {
   // q[batch, num_qo_heads, head_dim] in dtype_q.
@@ -16,17 +40,20 @@ struct BatchDecodeParams {
   // [pages, 2, ...] cache (k and v pointing into it, stride_page spanning both).
   const void* k;
   const void* v;
-  // CSR page table: request b owns kv_indices[kv_indptr[b] .. kv_indptr[b+1]); its last page
-  // holds kv_last_page_len[b] tokens (1 .. page_size).
-  const int* kv_indptr;
+  // kv_indices[page_base + token / page_size] is the page holding a request's token.
   const int* kv_indices;
-  const int* kv_last_page_len;
   // sinks[num_qo_heads], float32, in the scaled-logit domain. Read only by sink kernels.
   const float* sinks;
   // o[batch, num_qo_heads, head_dim] in dtype_o; lse[batch, num_qo_heads] float32 (natural log
   // of the softmax denominator, sink included) or null.
   void* o;
   float* lse;
+
+  // The schedule (BatchDecodePlan), in the workspace.
+  const BatchDecodeWorkItem* work_items;
+  const BatchDecodeMergeItem* merge_items;
+  float* partial_o;    // [slot][row_block][16][head_dim], already scaled by v_scale
+  float* partial_lse;  // [slot][row_block][16], base-2 log of the partial denominator
 
   long long q_stride_batch;  // in elements
   long long q_stride_head;
@@ -36,12 +63,10 @@ struct BatchDecodeParams {
   long long o_stride_batch;
   long long o_stride_head;
 
-  int batch_size;
   int num_qo_heads;
-  int num_kv_heads;  // num_qo_heads is a multiple of it (GQA)
+  int num_kv_heads;    // num_qo_heads is a multiple of it (GQA)
+  int num_row_blocks;  // ceil(group size / 16): grid.y of the main kernel
   int page_size;
-  int window_left;  // sliding window: the query at position p sees keys p - window_left .. p;
-                    // < 0 means no window. Read only by sliding-window kernels.
 
   float sm_scale;         // usually 1/sqrt(head_dim)
   float k_scale;          // stored K times k_scale is the real K (FP8 caches)

@@ -1,26 +1,58 @@
-// Online softmax: a running maximum, denominator and weighted sum of values, so keys can be
-// visited once in any order and partial states merged (warps, splits) without a second pass.
+// Online softmax in base 2 for the two tile rows a thread owns (r and r + 8 of an m16 tile):
+// running maximum m, denominator l and the P·V accumulators, all relative to m, so tokens are
+// visited once in any order and states of warps or splits merge without a second pass.
 #pragma once
 
 namespace kjit {
 
 __device__ __forceinline__ float negative_infinity() { return __int_as_float(0xff800000u); }
 
-template <int kValues>
-struct SoftmaxState {
-  float max_logit = negative_infinity();  // m
-  float denominator = 0.f;                // sum_j exp(s_j - m)
-  float weighted[kValues] = {};           // sum_j exp(s_j - m) v_j, this thread's slice
+// exp2(x - m) is computed as exp2(x - safe(m)): while no token has been seen m is -inf, and
+// -inf - -inf would be NaN; subtracting 0 instead keeps every exp2 at exactly 0.
+__device__ __forceinline__ float safe_max(float m) { return m == negative_infinity() ? 0.f : m; }
 
-  // Adds one key with logit s and value slice v. Invariant: everything stays relative to m.
-  __device__ __forceinline__ void online_softmax_update(float s, const float (&v)[kValues]) {
-    const float new_max = fmaxf(max_logit, s);
-    const float rescale = __expf(max_logit - new_max);  // 0 while max_logit is -inf
-    const float p = __expf(s - new_max);
-    denominator = denominator * rescale + p;
+// Max over the 4 lanes of a quad (the lanes holding one accumulator row).
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+template <int kOutputTiles>
+struct TileSoftmax {
+  float max_logit[2] = {negative_infinity(), negative_infinity()};  // rows r, r + 8 (base 2)
+  float denominator[2] = {0.f, 0.f};   // this lane's share; quad_sum() gives the row's
+  float output[kOutputTiles][4] = {};  // P·V accumulators, C-fragment layout
+
+  // Takes a tile of base-2 logits s[n-tile][c-register] (masked ones -inf), turns them into
+  // probabilities relative to the new maximum, and rescales what was accumulated so far.
+  __device__ __forceinline__ void online_softmax_update(float (&s)[2][4]) {
 #pragma unroll
-    for (int i = 0; i < kValues; ++i) weighted[i] = weighted[i] * rescale + p * v[i];
-    max_logit = new_max;
+    for (int half = 0; half < 2; ++half) {  // half 0: row r (c0, c1); half 1: row r + 8
+      const float tile_max = quad_max(fmaxf(fmaxf(s[0][2 * half], s[0][2 * half + 1]),
+                                            fmaxf(s[1][2 * half], s[1][2 * half + 1])));
+      const float new_max = fmaxf(max_logit[half], tile_max);
+      const float rescale = exp2f(max_logit[half] - safe_max(new_max));
+      max_logit[half] = new_max;
+      denominator[half] *= rescale;
+#pragma unroll
+      for (int tile = 0; tile < kOutputTiles; ++tile) {
+        output[tile][2 * half] *= rescale;
+        output[tile][2 * half + 1] *= rescale;
+      }
+      const float subtract = safe_max(new_max);
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+#pragma unroll
+        for (int i = 2 * half; i < 2 * half + 2; ++i) {
+          s[n][i] = exp2f(s[n][i] - subtract);
+          denominator[half] += s[n][i];
+        }
+      }
+    }
   }
 };
 

@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
-#include "batch_decode.hpp"
+#include <cstring>
+
+#include "cuda_driver.hpp"
 #include "errors.hpp"
 #include "guard.hpp"
 #include "loaded_module.hpp"
@@ -36,11 +38,45 @@ DecodePlan::DecodePlan(nb::handle workspace, const std::string& kv_layout)
     : workspace_(nb::borrow(workspace)), layout_(parse_layout(kv_layout)) {
   const TensorView view = view_tensor(workspace, "workspace_buffer");
   if (!view.is_cuda) throw InvalidArgument("workspace_buffer must be a CUDA tensor");
+  if (!view.raw_bytes || view.shape.size() != 1 || (view.shape[0] > 1 && view.strides[0] != 1)) {
+    throw InvalidArgument("workspace_buffer must be a contiguous 1-D uint8 tensor");
+  }
   workspace_device_ = view.device_id;
+  workspace_data_ = view.data;
+  workspace_bytes_ = static_cast<std::size_t>(view.shape[0]);
 }
 
+namespace {
+
+// The values of a 1-D int32 tensor on the host, copied from the device if it lives there.
+std::vector<int> host_ints(const TensorView& tensor, const char* name, int device,
+                           std::uintptr_t stream) {
+  if (tensor.dtype != DType::kI32 || tensor.shape.size() != 1 ||
+      (tensor.shape[0] > 1 && tensor.strides[0] != 1)) {
+    throw InvalidArgument(fmt::format("{} must be a contiguous 1-D int32 tensor", name));
+  }
+  std::vector<int> values(static_cast<std::size_t>(tensor.shape[0]));
+  if (values.empty()) return values;
+  if (!tensor.is_cuda) {
+    std::memcpy(values.data(), tensor.data, values.size() * sizeof(int));
+    return values;
+  }
+  if (tensor.device_id != device) {
+    throw InvalidArgument(fmt::format("{} is on cuda:{} but the workspace is on cuda:{}", name,
+                                      tensor.device_id, device));
+  }
+  const CudaDriver& cu = cuda_driver();
+  const auto source = reinterpret_cast<CUstream>(stream);
+  KJIT_CUDA_CHECK(cu.cuMemcpyDtoHAsync(values.data(), reinterpret_cast<CUdeviceptr>(tensor.data),
+                                       values.size() * sizeof(int), source));
+  KJIT_CUDA_CHECK(cu.cuStreamSynchronize(source));
+  return values;
+}
+
+}  // namespace
+
 void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_page_len,
-                      const PlanArguments& arguments) {
+                      const PlanArguments& arguments, std::uintptr_t stream) {
   KernelSpec spec;
   spec.dtype_q = parse_dtype(arguments.q_dtype);
   spec.dtype_kv = parse_dtype(arguments.kv_dtype);
@@ -51,49 +87,42 @@ void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_pag
   spec.use_logits_cap = arguments.logits_soft_cap > 0.f;
   require_supported(spec);  // NotImplementedError before anything else can fail
 
-  if (arguments.num_qo_heads <= 0 || arguments.num_kv_heads <= 0 ||
-      arguments.num_qo_heads % arguments.num_kv_heads != 0) {
-    throw InvalidArgument(
-        fmt::format("num_qo_heads ({}) must be a positive multiple of num_kv_heads ({})",
-                    arguments.num_qo_heads, arguments.num_kv_heads));
-  }
-  if (arguments.page_size <= 0) {
-    throw InvalidArgument(fmt::format("page_size must be positive, got {}", arguments.page_size));
-  }
   if (arguments.sm_scale && !(std::isfinite(*arguments.sm_scale) && *arguments.sm_scale > 0)) {
     throw InvalidArgument(
         fmt::format("sm_scale must be a positive finite number, got {}", *arguments.sm_scale));
   }
-
   const int device = workspace_device_;
-  const TensorView last = view_tensor(last_page_len, "last_page_len");
-  const TensorView pointers = view_tensor(indptr, "indptr");
   const TensorView pages = view_tensor(indices, "indices");
-  check_tensor(last, "last_page_len", DType::kI32, 1, device);
-  const auto batch = last.shape[0];
-  if (batch <= 0 || batch > 65535) {
-    throw InvalidArgument(fmt::format("batch size {} must be in 1 .. 65535", batch));
-  }
-  check_tensor(pointers, "indptr", DType::kI32, 1, device);
-  require_shape(pointers.shape, {batch + 1}, "indptr", "(batch + 1)");
   check_tensor(pages, "indices", DType::kI32, 1, device);
+  make_primary_context_current(device);
+  const std::vector<int> host_indptr =
+      host_ints(view_tensor(indptr, "indptr"), "indptr", device, stream);
+  const std::vector<int> host_last =
+      host_ints(view_tensor(last_page_len, "last_page_len"), "last_page_len", device, stream);
+  if (!host_indptr.empty() && host_indptr.back() > pages.shape[0]) {
+    throw InvalidArgument(fmt::format("indptr ends at {} but indices has {} entries",
+                                      host_indptr.back(), pages.shape[0]));
+  }
 
-  kernel_ = Runtime::global().get(spec, device_arch(device));
-  indptr_ = nb::borrow(indptr);
+  BatchDecodeShape shape;
+  shape.num_qo_heads = arguments.num_qo_heads;
+  shape.num_kv_heads = arguments.num_kv_heads;
+  shape.head_dim = arguments.head_dim;
+  shape.page_size = arguments.page_size;
+  shape.window_left = arguments.window_left;
+  Kernel kernel = Runtime::global().get(spec, device_arch(device));
+  plan_.emplace(kernel, host_indptr, host_last, shape, workspace_data_, workspace_bytes_,
+                reinterpret_cast<CUstream>(stream));
+  kernel_ = kernel;
   indices_ = nb::borrow(indices);
-  last_page_len_ = nb::borrow(last_page_len);
-  batch_size_ = static_cast<int>(batch);
+  batch_size_ = static_cast<int>(host_last.size());
   device_ = device;
 
   params_ = {};
-  params_.kv_indptr = static_cast<const int*>(pointers.data);
   params_.kv_indices = static_cast<const int*>(pages.data);
-  params_.kv_last_page_len = static_cast<const int*>(last.data);
-  params_.batch_size = batch_size_;
   params_.num_qo_heads = arguments.num_qo_heads;
   params_.num_kv_heads = arguments.num_kv_heads;
   params_.page_size = arguments.page_size;
-  params_.window_left = arguments.window_left;
   params_.sm_scale = arguments.sm_scale.value_or(1.f / std::sqrt(float(arguments.head_dim)));
   params_.logits_soft_cap = arguments.logits_soft_cap;
 }
@@ -195,7 +224,7 @@ void DecodePlan::run(nb::handle q, nb::handle k, nb::handle v, nb::handle out, n
     params.lse = static_cast<float*>(lse_values.data);
   }
   make_primary_context_current(device_);
-  launch_batch_decode(*kernel_, params, reinterpret_cast<CUstream>(stream));
+  plan_->run(params, reinterpret_cast<CUstream>(stream));
 }
 
 }  // namespace kjit::python

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "batch_decode_params.h"
+#include "batch_decode_plan.hpp"
 #include "runtime.hpp"
 #include "tensor_checks.hpp"
 
@@ -33,8 +34,10 @@ class DecodePlan {
   DecodePlan(nb::handle workspace, const std::string& kv_layout);
 
   // Tensors are any objects view_tensor() accepts; optional ones may be None.
+  // indptr and last_page_len may be CUDA or host tensors (they are read on the host);
+  // indices must be a CUDA tensor. `stream` orders the schedule upload.
   void plan(nb::handle indptr, nb::handle indices, nb::handle last_page_len,
-            const PlanArguments& arguments);
+            const PlanArguments& arguments, std::uintptr_t stream);
   void run(nb::handle q, nb::handle k, nb::handle v, nb::handle out, nb::handle lse,
            nb::handle sinks, float k_scale, float v_scale, std::uintptr_t stream);
 
@@ -42,6 +45,7 @@ class DecodePlan {
   const KernelSpec& spec() const;
   int batch_size() const { return batch_size_; }
   int device() const { return device_; }
+  int workspace_device() const { return workspace_device_; }
 
  private:
   void require_planned(const char* what) const;
@@ -50,12 +54,14 @@ class DecodePlan {
   nb::object workspace_;
   KVLayout layout_;
   std::optional<Kernel> kernel_;
-  // Kept alive for as long as the plan: their device pointers are in params_.
-  nb::object indptr_, indices_, last_page_len_;
+  std::optional<BatchDecodePlan> plan_;
+  nb::object indices_;          // kept alive: its device pointer is in params_
   BatchDecodeParams params_{};  // everything plan() fixes
   int batch_size_ = 0;
   int device_ = -1;
   int workspace_device_ = -1;
+  void* workspace_data_ = nullptr;
+  std::size_t workspace_bytes_ = 0;
 };
 
 }  // namespace kjit::python

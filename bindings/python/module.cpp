@@ -146,7 +146,7 @@ NB_MODULE(_kjit, m) {
              int num_qo_heads, int num_kv_heads, int head_dim, int page_size,
              const std::string& q_dtype, const std::string& kv_dtype,
              const std::optional<std::string>& o_dtype, bool use_sinks, int window_left,
-             float logits_soft_cap, std::optional<float> sm_scale) {
+             float logits_soft_cap, std::optional<float> sm_scale, std::uintptr_t stream) {
             kjit::python::PlanArguments arguments;
             arguments.num_qo_heads = num_qo_heads;
             arguments.num_kv_heads = num_kv_heads;
@@ -159,16 +159,17 @@ NB_MODULE(_kjit, m) {
             arguments.window_left = window_left;
             arguments.logits_soft_cap = logits_soft_cap;
             arguments.sm_scale = sm_scale;
-            self.plan(indptr, indices, last_page_len, arguments);
+            self.plan(indptr, indices, last_page_len, arguments, stream);
           },
           "indptr"_a, "indices"_a, "last_page_len"_a, "num_qo_heads"_a, "num_kv_heads"_a,
           "head_dim"_a, "page_size"_a, "q_dtype"_a, "kv_dtype"_a, "o_dtype"_a.none(), "use_sinks"_a,
-          "window_left"_a, "logits_soft_cap"_a, "sm_scale"_a.none())
+          "window_left"_a, "logits_soft_cap"_a, "sm_scale"_a.none(), "stream"_a)
       .def("run", &DecodePlan::run, "q"_a, "k"_a, "v"_a.none(), "out"_a, "lse"_a.none(),
            "sinks"_a.none(), "k_scale"_a, "v_scale"_a, "stream"_a)
       .def_prop_ro("kernel_uri", &DecodePlan::kernel_uri)
       .def_prop_ro("batch_size", &DecodePlan::batch_size)
       .def_prop_ro("device", &DecodePlan::device)
+      .def_prop_ro("device_of_workspace", &DecodePlan::workspace_device)
       .def_prop_ro("dtype_o", [](const DecodePlan& self) {
         return std::string(kjit::short_name(self.spec().output_dtype()));
       });

@@ -1,10 +1,13 @@
 // GPU correctness of the batch decode kernels against a float64 host reference computed over
 // the values exactly as stored. Exits 77 (CTest: skipped) when no CUDA device is present.
 //
-// Every allowed (dtype_q, dtype_kv) pair x head_dim {64, 128} x sinks x sliding window runs on
-// three shapes that together cover batch {1, 7, 64}, kv_len {1, 15, 16, 17, 1000, 4096} (uneven
-// last pages), page_size {1, 16} and GQA group {1, 8}. Inputs are random (fixed, printed seed),
-// pages are shuffled, outputs poisoned with NaN before each launch.
+// Every allowed (dtype_q, dtype_kv) pair x head_dim {64, 128} x sinks x sliding window (and the
+// logits cap at head_dim 64) runs on shapes that together cover batch {1, 2, 3, 5, 7, 64},
+// kv_len {1, 15, 16, 17, 1000, 4096, ...} (uneven last pages), page_size {1, 16, 32, 64} and
+// GQA group {1, 8, 16, 32}; head_dim 256 runs for bf16 and e4m3 KV. Each case runs three
+// schedules against one reference: the device's own, split-KV forced and split-KV forbidden.
+// Inputs are random (fixed, printed seed), pages are shuffled, outputs poisoned with NaN before
+// each launch.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -16,11 +19,12 @@
 
 #include <fmt/format.h>
 
-#include "batch_decode.hpp"
+#include "batch_decode_plan.hpp"
 #include "cuda_driver.hpp"
 #include "errors.hpp"
 #include "guard.hpp"
 #include "host_dtypes.hpp"
+#include "loaded_module.hpp"
 #include "runtime.hpp"
 
 namespace {
@@ -76,7 +80,11 @@ struct Outcome {
   double rel_l2 = 0;
   double lse_error = 0;
   bool finite = true;
+  int splits = 0;  // schedules that split at least one request
 };
+
+// The schedules each case runs: the device's, one that must split, one that must not.
+constexpr int kScheduleSms[] = {0, 100000, 1};
 
 // One launch checked against the reference.
 Outcome run_case(const Variant& variant, const Shape& shape, std::mt19937_64& rng) {
@@ -120,20 +128,21 @@ Outcome run_case(const Variant& variant, const Shape& shape, std::mt19937_64& rn
   const float cap = 2.f + 10.f * uniform(rng);
   const int window_left = variant.swa ? static_cast<int>(rng() % 300) : -1;
 
-  DeviceBuffer q_device(q), k_device(k), v_device(v), indptr_device(indptr),
-      indices_device(indices), last_device(last_page_len), sinks_device(sinks);
+  DeviceBuffer q_device(q), k_device(k), v_device(v), indices_device(indices), sinks_device(sinks);
   const int o_size = kjit::size_in_bytes(spec.output_dtype());
   DeviceBuffer o_device(q_count * o_size), lse_device(static_cast<std::size_t>(batch) * hq * 4);
-  o_device.poison();
-  lse_device.poison();
 
+  kjit::BatchDecodeShape decode_shape;
+  decode_shape.num_qo_heads = hq;
+  decode_shape.num_kv_heads = h_kv;
+  decode_shape.head_dim = d;
+  decode_shape.page_size = page_size;
+  decode_shape.window_left = window_left;
   kjit::BatchDecodeParams params{};
   params.q = q_device.get();
   params.k = k_device.get();
   params.v = v_device.get();
-  params.kv_indptr = static_cast<const int*>(indptr_device.get());
   params.kv_indices = static_cast<const int*>(indices_device.get());
-  params.kv_last_page_len = static_cast<const int*>(last_device.get());
   params.sinks = variant.sinks ? static_cast<const float*>(sinks_device.get()) : nullptr;
   params.o = o_device.get();
   params.lse = static_cast<float*>(lse_device.get());
@@ -144,24 +153,35 @@ Outcome run_case(const Variant& variant, const Shape& shape, std::mt19937_64& rn
   params.kv_stride_head = d;
   params.o_stride_batch = static_cast<long long>(hq) * d;
   params.o_stride_head = d;
-  params.batch_size = batch;
-  params.num_qo_heads = hq;
-  params.num_kv_heads = h_kv;
-  params.page_size = page_size;
-  params.window_left = window_left;
   params.sm_scale = sm_scale;
   params.k_scale = k_scale;
   params.v_scale = v_scale;
   params.logits_soft_cap = cap;
-  kjit::launch_batch_decode(kernel, params, nullptr);
-  KJIT_CUDA_CHECK(kjit::cuda_driver().cuCtxSynchronize());
 
-  const auto o_raw = o_device.download<std::uint8_t>(q_count * o_size);
-  const auto lse = lse_device.download<float>(static_cast<std::size_t>(batch) * hq);
+  std::vector<std::vector<std::uint8_t>> outputs;
+  std::vector<std::vector<float>> lses;
+  Outcome outcome;
+  for (int schedule_sms : kScheduleSms) {
+    const std::size_t needed =
+        kjit::schedule_batch_decode(indptr, last_page_len, decode_shape,
+                                    schedule_sms > 0 ? schedule_sms : kjit::device_sm_count(0))
+            .workspace_bytes;
+    DeviceBuffer workspace(needed);
+    workspace.poison();
+    const kjit::BatchDecodePlan plan(kernel, indptr, last_page_len, decode_shape, workspace.get(),
+                                     needed, nullptr, schedule_sms);
+    outcome.splits += !plan.schedule().merge_items.empty();
+    o_device.poison();
+    lse_device.poison();
+    plan.run(params, nullptr);
+    KJIT_CUDA_CHECK(kjit::cuda_driver().cuCtxSynchronize());
+    outputs.push_back(o_device.download<std::uint8_t>(q_count * o_size));
+    lses.push_back(lse_device.download<float>(static_cast<std::size_t>(batch) * hq));
+  }
 
   // float64 reference (DESIGN.md §5) over the stored values.
-  Outcome outcome;
-  double error_sq = 0, reference_sq = 0;
+  std::vector<double> error_sq(outputs.size(), 0.0);
+  double reference_sq = 0;
   std::vector<double> scores, accumulator(d);
   for (int b = 0; b < batch; ++b) {
     const int first = window_left >= 0 ? std::max(0, kv_len[b] - 1 - window_left) : 0;
@@ -200,22 +220,28 @@ Outcome run_case(const Variant& variant, const Shape& shape, std::mt19937_64& rn
         for (int i = 0; i < d; ++i)
           accumulator[i] += p * decode(variant.dtype_kv, v.data(), base + i);
       }
+      const double lse_reference = max_score + std::log(denominator);
       for (int i = 0; i < d; ++i) {
         const double reference = v_scale * accumulator[i] / denominator;
-        const double got = decode(spec.output_dtype(), o_raw.data(),
-                                  (static_cast<std::size_t>(b) * hq + h) * d + i);
-        if (!std::isfinite(got)) outcome.finite = false;
-        error_sq += (got - reference) * (got - reference);
         reference_sq += reference * reference;
+        for (std::size_t run = 0; run < outputs.size(); ++run) {
+          const double got = decode(spec.output_dtype(), outputs[run].data(),
+                                    (static_cast<std::size_t>(b) * hq + h) * d + i);
+          if (!std::isfinite(got)) outcome.finite = false;
+          error_sq[run] += (got - reference) * (got - reference);
+        }
       }
-      const double lse_reference = max_score + std::log(denominator);
-      const float got_lse = lse[static_cast<std::size_t>(b) * hq + h];
-      if (!std::isfinite(got_lse)) outcome.finite = false;
-      outcome.lse_error = std::max(outcome.lse_error, std::abs(got_lse - lse_reference) /
-                                                          std::max(1.0, std::abs(lse_reference)));
+      for (const auto& lse : lses) {
+        const float got_lse = lse[static_cast<std::size_t>(b) * hq + h];
+        if (!std::isfinite(got_lse)) outcome.finite = false;
+        outcome.lse_error = std::max(outcome.lse_error, std::abs(got_lse - lse_reference) /
+                                                            std::max(1.0, std::abs(lse_reference)));
+      }
     }
   }
-  outcome.rel_l2 = std::sqrt(error_sq / std::max(reference_sq, 1e-300));
+  for (double error : error_sq) {
+    outcome.rel_l2 = std::max(outcome.rel_l2, std::sqrt(error / std::max(reference_sq, 1e-300)));
+  }
   return outcome;
 }
 
@@ -241,23 +267,29 @@ int main() {
       {1, {4096}, 16, 2, 8},
       {7, {1, 15, 16, 17, 1000, 4096, 33}, 1, 4, 1},
       {64, {17, 1, 1000, 15, 4096, 16}, 16, 1, 8},
+      {5, {100, 2000, 33, 64, 1}, 32, 8, 8},
+      {3, {700, 64, 5}, 64, 2, 16},
+      {2, {300, 50}, 16, 1, 32},
   };
   // Relative L2 bound for 16-bit outputs: bf16 rounding of each output element alone is up to
   // 2^-9 relative (~2e-3 RMS over random data); 1e-2 leaves room for float32 accumulation order.
   constexpr double kTolerance = 1e-2;
   constexpr double kLseTolerance = 1e-4;  // float32 log-sum-exp over <= 4096 terms
 
-  int cases = 0, failures = 0;
+  int cases = 0, failures = 0, split_cases = 0;
   double worst = 0, worst_lse = 0;
   for (DType dtype_q : {DType::kBF16, DType::kF16}) {
     for (DType dtype_kv : {DType::kBF16, DType::kF16, DType::kE4M3, DType::kE5M2}) {
       double pair_worst = 0;
-      for (int head_dim : {64, 128}) {
+      for (int head_dim : {64, 128, 256}) {
+        // head_dim 256 for the dtypes gpt-oss-style serving uses, to bound the test's time.
+        if (head_dim == 256 && dtype_kv != DType::kBF16 && dtype_kv != DType::kE4M3) continue;
         for (int flags = 0; flags < 8; ++flags) {
           const Variant variant{dtype_q,          dtype_kv,         head_dim,
                                 (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0};
           // The logits cap doubles the variant count; run it at head_dim 64 only.
           if (variant.logits_cap && head_dim != 64) continue;
+          if (head_dim == 256 && flags != 1 && flags != 3) continue;
           kjit::KernelSpec spec;
           spec.dtype_q = dtype_q;
           spec.dtype_kv = dtype_kv;
@@ -266,6 +298,7 @@ int main() {
           for (const Shape& shape : shapes) {
             const Outcome outcome = run_case(variant, shape, rng);
             ++cases;
+            split_cases += outcome.splits > 0;
             pair_worst = std::max(pair_worst, outcome.rel_l2);
             worst_lse = std::max(worst_lse, outcome.lse_error);
             const bool ok = outcome.finite && outcome.rel_l2 <= kTolerance &&
@@ -291,8 +324,10 @@ int main() {
       }
     }
   }
-  std::printf("%d cases, max rel L2 %.2e (bound %.0e), max LSE error %.2e (bound %.0e)\n", cases,
-              worst, kTolerance, worst_lse, kLseTolerance);
+  std::printf(
+      "%d cases (x3 schedules; %d with split-KV), max rel L2 %.2e (bound %.0e), max LSE "
+      "error %.2e (bound %.0e)\n",
+      cases, split_cases, worst, kTolerance, worst_lse, kLseTolerance);
   std::printf("%d passed, %d failed\n", cases - failures, failures);
   return failures == 0 && cases > 0 ? 0 : 1;
 }

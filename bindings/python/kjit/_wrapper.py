@@ -45,7 +45,9 @@ class BatchDecodeWithPagedKVCacheWrapper:
              head_dim: int, page_size: int, *, q_data_type="bfloat16", kv_data_type=None,
              o_data_type=None, use_sinks: bool = False, window_left: int = -1,
              logits_soft_cap: float = 0.0, sm_scale: float | None = None) -> None:
-        """Prepares decode for a batch whose pages are given in CSR form (int32 CUDA tensors).
+        """Prepares decode for a batch whose pages are given in CSR form (int32 tensors; indptr
+        and last_page_len are read on the host, copied from the GPU if they live there, and must
+        not change before the next plan; indices must be on the GPU).
 
         ``kv_data_type`` defaults to ``q_data_type``; ``window_left >= 0`` selects the sliding
         window kernel; ``logits_soft_cap > 0`` the capped one; ``sm_scale`` defaults to
@@ -55,7 +57,7 @@ class BatchDecodeWithPagedKVCacheWrapper:
         self._plan.plan(indptr, indices, last_page_len, num_qo_heads, num_kv_heads, head_dim,
                         page_size, dtype_name(q_data_type), dtype_name(kv_data_type),
                         dtype_name(o_data_type), use_sinks, window_left, logits_soft_cap,
-                        sm_scale)
+                        sm_scale, _stream_handle(None, self._plan.device_of_workspace))
         self._o_dtype = o_data_type
 
     @property

@@ -1,0 +1,103 @@
+#include "batch_decode_plan.hpp"
+
+#include <cstdint>
+
+#include <fmt/format.h>
+
+#include "errors.hpp"
+#include "loaded_module.hpp"
+
+namespace kjit {
+namespace {
+
+constexpr const char* kDecodeEntryPoint = "kjit_batch_decode";
+constexpr const char* kMergeEntryPoint = "kjit_batch_decode_merge";
+
+bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
+
+}  // namespace
+
+BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indptr,
+                                 const std::vector<int>& kv_last_page_len,
+                                 const BatchDecodeShape& shape, void* workspace,
+                                 std::size_t workspace_bytes, CUstream stream, int schedule_sms)
+    : kernel_(std::move(kernel)), shape_(shape), workspace_(static_cast<char*>(workspace)) {
+  if (shape_.head_dim != kernel_.spec().head_dim) {
+    throw InvalidArgument(fmt::format("head_dim {} does not match the kernel's ({})",
+                                      shape_.head_dim, kernel_.spec().head_dim));
+  }
+  if (shape_.window_left >= 0 && !kernel_.spec().use_swa) {
+    throw InvalidArgument(fmt::format("window_left={} needs a sliding-window kernel; {} has none",
+                                      shape_.window_left, kernel_.uri()));
+  }
+  device_ = current_device();
+  schedule_ = schedule_batch_decode(kv_indptr, kv_last_page_len, shape_,
+                                    schedule_sms > 0 ? schedule_sms : device_sm_count(device_));
+  if (workspace_bytes < schedule_.workspace_bytes || workspace == nullptr) {
+    throw InvalidArgument(fmt::format(
+        "the workspace holds {} bytes but this batch needs {} (split-KV partial results); "
+        "pass a larger workspace buffer",
+        workspace_bytes, schedule_.workspace_bytes));
+  }
+  decode_ = kernel_.function(kDecodeEntryPoint, device_);
+  merge_ = kernel_.function(kMergeEntryPoint, device_);
+
+  const CudaDriver& cu = cuda_driver();
+  const auto base = reinterpret_cast<CUdeviceptr>(workspace_);
+  KJIT_CUDA_CHECK(
+      cu.cuMemcpyHtoDAsync(base + schedule_.work_items_offset, schedule_.work_items.data(),
+                           schedule_.work_items.size() * sizeof(BatchDecodeWorkItem), stream));
+  if (!schedule_.merge_items.empty()) {
+    KJIT_CUDA_CHECK(
+        cu.cuMemcpyHtoDAsync(base + schedule_.merge_items_offset, schedule_.merge_items.data(),
+                             schedule_.merge_items.size() * sizeof(BatchDecodeMergeItem), stream));
+  }
+  // The host vectors must outlive the copies.
+  KJIT_CUDA_CHECK(cu.cuStreamSynchronize(stream));
+}
+
+void BatchDecodePlan::run(BatchDecodeParams params, CUstream stream) const {
+  if (!params.q || !params.k || !params.v || !params.o || !params.kv_indices) {
+    throw InvalidArgument("q, k, v, o and kv_indices are required");
+  }
+  // Sinks are never silently ignored, nor silently absent.
+  if (kernel_.spec().use_sinks != (params.sinks != nullptr)) {
+    throw InvalidArgument(
+        kernel_.spec().use_sinks
+            ? fmt::format("{} uses attention sinks but no sinks were given", kernel_.uri())
+            : fmt::format("sinks were given but {} has no attention sinks: "
+                          "plan with use_sinks",
+                          kernel_.uri()));
+  }
+  // Every lane reads 16-byte (or 8-byte) runs of K and V rows.
+  const long long values_per_16_bytes = 16 / size_in_bytes(kernel_.spec().dtype_kv);
+  if (!aligned16(params.k) || !aligned16(params.v) || params.kv_stride_page % values_per_16_bytes ||
+      params.kv_stride_token % values_per_16_bytes || params.kv_stride_head % values_per_16_bytes) {
+    throw InvalidArgument(
+        "the KV cache must be 16-byte aligned: base pointers and page, token "
+        "and head strides");
+  }
+  params.work_items =
+      reinterpret_cast<const BatchDecodeWorkItem*>(workspace_ + schedule_.work_items_offset);
+  params.merge_items =
+      reinterpret_cast<const BatchDecodeMergeItem*>(workspace_ + schedule_.merge_items_offset);
+  params.partial_o = reinterpret_cast<float*>(workspace_ + schedule_.partial_o_offset);
+  params.partial_lse = reinterpret_cast<float*>(workspace_ + schedule_.partial_lse_offset);
+  params.num_qo_heads = shape_.num_qo_heads;
+  params.num_kv_heads = shape_.num_kv_heads;
+  params.num_row_blocks = schedule_.num_row_blocks;
+  params.page_size = shape_.page_size;
+
+  const CudaDriver& cu = cuda_driver();
+  void* arguments[] = {&params};
+  KJIT_CUDA_CHECK(cu.cuLaunchKernel(decode_, static_cast<unsigned>(schedule_.work_items.size()),
+                                    static_cast<unsigned>(schedule_.num_row_blocks), 1,
+                                    kBatchDecodeThreads, 1, 1, 0, stream, arguments, nullptr));
+  if (!schedule_.merge_items.empty()) {
+    KJIT_CUDA_CHECK(cu.cuLaunchKernel(merge_, static_cast<unsigned>(schedule_.merge_items.size()),
+                                      static_cast<unsigned>(shape_.num_qo_heads), 1,
+                                      kBatchDecodeThreads, 1, 1, 0, stream, arguments, nullptr));
+  }
+}
+
+}  // namespace kjit

@@ -1,0 +1,47 @@
+// Host side of the batch decode family: plan once per batch layout, run many times.
+//   BatchDecodePlan plan(kernel, kv_indptr, kv_last_page_len, shape, workspace, bytes, stream);
+//   plan.run(params, stream);   // launches only: no allocation, no synchronisation
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "batch_decode_params.h"
+#include "batch_decode_schedule.hpp"
+#include "cuda_driver.hpp"
+#include "runtime.hpp"
+
+namespace kjit {
+
+class BatchDecodePlan {
+ public:
+  // Schedules the batch (host copies of kv_indptr and kv_last_page_len) for the device of the
+  // current context and uploads the schedule into `workspace` (device memory), ordered on
+  // `stream`. Throws InvalidArgument for a bad page table or a workspace smaller than the
+  // schedule needs (the message gives the size). `schedule_sms` > 0 schedules as if the GPU had
+  // that many SMs (tests use it to force or forbid split-KV).
+  BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indptr,
+                  const std::vector<int>& kv_last_page_len, const BatchDecodeShape& shape,
+                  void* workspace, std::size_t workspace_bytes, CUstream stream,
+                  int schedule_sms = 0);
+
+  // Fills in the schedule and shape fields of `params` (pointers, strides and scales are the
+  // caller's) and launches the decode kernel, then the merge kernel if a request was split.
+  // Throws InvalidArgument for missing or misaligned tensors, CudaError for launch failures.
+  void run(BatchDecodeParams params, CUstream stream) const;
+
+  const BatchDecodeSchedule& schedule() const { return schedule_; }
+  const Kernel& kernel() const { return kernel_; }
+  int device() const { return device_; }
+
+ private:
+  Kernel kernel_;
+  BatchDecodeShape shape_;
+  BatchDecodeSchedule schedule_;
+  char* workspace_ = nullptr;
+  int device_ = 0;
+  CUfunction decode_ = nullptr;
+  CUfunction merge_ = nullptr;
+};
+
+}  // namespace kjit

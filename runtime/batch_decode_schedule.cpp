@@ -1,0 +1,124 @@
+#include "batch_decode_schedule.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "errors.hpp"
+
+namespace kjit {
+namespace {
+
+std::size_t align256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+int round_up(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+void check_shape(const BatchDecodeShape& shape, std::size_t batch, std::size_t indptr_size) {
+  if (shape.num_qo_heads <= 0 || shape.num_kv_heads <= 0 ||
+      shape.num_qo_heads % shape.num_kv_heads != 0) {
+    throw InvalidArgument(
+        fmt::format("num_qo_heads ({}) must be a positive multiple of num_kv_heads ({})",
+                    shape.num_qo_heads, shape.num_kv_heads));
+  }
+  if (shape.page_size <= 0) {
+    throw InvalidArgument(fmt::format("page_size must be positive, got {}", shape.page_size));
+  }
+  if (batch == 0 || batch > 65535 * 64) {
+    throw InvalidArgument(fmt::format("batch size {} is out of range", batch));
+  }
+  if (indptr_size != batch + 1) {
+    throw InvalidArgument(
+        fmt::format("kv_indptr has {} entries; batch + 1 = {} expected", indptr_size, batch + 1));
+  }
+}
+
+}  // namespace
+
+BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
+                                          const std::vector<int>& kv_last_page_len,
+                                          const BatchDecodeShape& shape, int num_sms) {
+  const std::size_t batch = kv_last_page_len.size();
+  check_shape(shape, batch, kv_indptr.size());
+  BatchDecodeSchedule schedule;
+  const int group = shape.num_qo_heads / shape.num_kv_heads;
+  schedule.num_row_blocks = (group + kBatchDecodeRows - 1) / kBatchDecodeRows;
+
+  // Visible tokens of each request.
+  std::vector<int> begin(batch), end(batch);
+  long long total_tokens = 0;
+  for (std::size_t b = 0; b < batch; ++b) {
+    const int pages = kv_indptr[b + 1] - kv_indptr[b];
+    if (kv_indptr[b] < 0 || pages < 0) {
+      throw InvalidArgument(
+          fmt::format("kv_indptr must be non-negative and non-decreasing "
+                      "(entries {} and {}: {}, {})",
+                      b, b + 1, kv_indptr[b], kv_indptr[b + 1]));
+    }
+    const int last = kv_last_page_len[b];
+    if (pages > 0 && (last < 1 || last > shape.page_size)) {
+      throw InvalidArgument(fmt::format("kv_last_page_len[{}] = {} must be in 1 .. page_size ({})",
+                                        b, last, shape.page_size));
+    }
+    end[b] = pages > 0 ? (pages - 1) * shape.page_size + last : 0;
+    begin[b] = shape.window_left >= 0 ? std::max(0, end[b] - 1 - shape.window_left) : 0;
+    total_tokens += end[b] - begin[b];
+  }
+
+  // Split only when there are too few (request, KV head, row block) pairs to fill the GPU.
+  const long long pairs =
+      static_cast<long long>(batch) * shape.num_kv_heads * schedule.num_row_blocks;
+  const long long target = static_cast<long long>(std::max(num_sms, 1)) * kDecodeCtasPerSm;
+  if (pairs * 4 < target * 3) {
+    const long long per_cta =
+        (total_tokens * shape.num_kv_heads * schedule.num_row_blocks + target - 1) / target;
+    schedule.chunk_tokens = std::max<long long>(
+        kMinChunkTokens, round_up(static_cast<int>(std::min<long long>(per_cta, 1 << 30)), 64));
+  }
+
+  for (std::size_t b = 0; b < batch; ++b) {
+    // Chunks start on tile boundaries and split the request evenly.
+    const int aligned_begin = begin[b] / kBatchDecodeTileTokens * kBatchDecodeTileTokens;
+    const int length = end[b] - aligned_begin;
+    int chunks = 1, chunk_length = length;
+    if (schedule.chunk_tokens > 0 && length > schedule.chunk_tokens) {
+      chunks = (length + schedule.chunk_tokens - 1) / schedule.chunk_tokens;
+      chunk_length = round_up((length + chunks - 1) / chunks, kBatchDecodeTileTokens);
+      chunks = (length + chunk_length - 1) / chunk_length;
+    }
+    const int first_slot = chunks > 1 ? schedule.num_slots : -1;
+    for (int h = 0; h < shape.num_kv_heads; ++h) {
+      for (int c = 0; c < chunks; ++c) {
+        BatchDecodeWorkItem item{};
+        item.request = static_cast<int>(b);
+        item.kv_head = h;
+        item.token_begin = c == 0 ? begin[b] : aligned_begin + c * chunk_length;
+        item.token_end = std::min(end[b], aligned_begin + (c + 1) * chunk_length);
+        item.page_base = kv_indptr[b];
+        item.partial_slot = chunks > 1 ? first_slot + h * chunks + c : -1;
+        schedule.work_items.push_back(item);
+      }
+    }
+    if (chunks > 1) {
+      schedule.merge_items.push_back({static_cast<int>(b), first_slot, chunks, 0});
+      schedule.num_slots += shape.num_kv_heads * chunks;
+    }
+  }
+  // Longest first, so the last wave is made of short items.
+  std::stable_sort(schedule.work_items.begin(), schedule.work_items.end(),
+                   [](const BatchDecodeWorkItem& a, const BatchDecodeWorkItem& b) {
+                     return a.token_end - a.token_begin > b.token_end - b.token_begin;
+                   });
+
+  const std::size_t rows =
+      static_cast<std::size_t>(schedule.num_slots) * schedule.num_row_blocks * kBatchDecodeRows;
+  schedule.work_items_offset = 0;
+  schedule.merge_items_offset = align256(schedule.work_items.size() * sizeof(BatchDecodeWorkItem));
+  schedule.partial_o_offset = schedule.merge_items_offset +
+                              align256(schedule.merge_items.size() * sizeof(BatchDecodeMergeItem));
+  schedule.partial_lse_offset =
+      schedule.partial_o_offset + align256(rows * shape.head_dim * sizeof(float));
+  schedule.workspace_bytes = schedule.partial_lse_offset + align256(rows * sizeof(float));
+  return schedule;
+}
+
+}  // namespace kjit

@@ -1,0 +1,144 @@
+// The split-KV schedule, checked by covering: every visible token of every (request, KV head)
+// must be in exactly one work item, and split requests must have a merge entry.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "batch_decode_schedule.hpp"
+#include "errors.hpp"
+
+namespace {
+
+struct Batch {
+  std::vector<int> indptr{0};
+  std::vector<int> last;
+  std::vector<int> lengths;
+};
+
+Batch make_batch(const std::vector<int>& lengths, int page_size) {
+  Batch batch;
+  batch.lengths = lengths;
+  for (int length : lengths) {
+    const int pages = (length + page_size - 1) / page_size;
+    batch.indptr.push_back(batch.indptr.back() + pages);
+    batch.last.push_back(pages > 0 ? length - (pages - 1) * page_size : 0);
+  }
+  return batch;
+}
+
+// Checks coverage and slot bookkeeping; returns how many requests were split.
+int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int num_sms) {
+  const auto schedule = kjit::schedule_batch_decode(batch.indptr, batch.last, shape, num_sms);
+  std::map<std::pair<int, int>, std::vector<int>> covered;  // (request, head) -> token counts
+  std::set<int> slots;
+  for (const auto& item : schedule.work_items) {
+    CHECK(item.token_begin <= item.token_end);
+    CHECK(item.page_base == batch.indptr[item.request]);
+    auto& counts = covered[{item.request, item.kv_head}];
+    counts.resize(batch.lengths[item.request] + 1);
+    for (int token = item.token_begin; token < item.token_end; ++token) ++counts[token];
+    if (item.partial_slot >= 0) {
+      CHECK(slots.insert(item.partial_slot).second);  // each slot written once
+      const bool tile_aligned = item.token_begin % kjit::kBatchDecodeTileTokens == 0;
+      const bool window_start =
+          shape.window_left >= 0 &&
+          item.token_begin == std::max(0, batch.lengths[item.request] - 1 - shape.window_left);
+      CHECK((tile_aligned || window_start));
+    }
+  }
+  for (std::size_t b = 0; b < batch.lengths.size(); ++b) {
+    const int length = batch.lengths[b];
+    const int first = shape.window_left >= 0 ? std::max(0, length - 1 - shape.window_left) : 0;
+    for (int h = 0; h < shape.num_kv_heads; ++h) {
+      const auto& counts = covered[{static_cast<int>(b), h}];
+      REQUIRE(counts.size() == static_cast<std::size_t>(length + 1));
+      for (int token = 0; token < length; ++token) {
+        CAPTURE(b);
+        CAPTURE(token);
+        CHECK(counts[token] == (token >= first ? 1 : 0));
+      }
+    }
+  }
+  int split_slots = 0;
+  for (const auto& merge : schedule.merge_items) {
+    CHECK(merge.num_chunks > 1);
+    split_slots += merge.num_chunks * shape.num_kv_heads;
+  }
+  CHECK(split_slots == schedule.num_slots);
+  CHECK(static_cast<int>(slots.size()) == schedule.num_slots);
+  for (std::size_t i = 1; i < schedule.work_items.size(); ++i) {  // longest first
+    const auto& a = schedule.work_items[i - 1];
+    const auto& b = schedule.work_items[i];
+    CHECK(a.token_end - a.token_begin >= b.token_end - b.token_begin);
+  }
+  CHECK(schedule.workspace_bytes >= schedule.partial_lse_offset);
+  return static_cast<int>(schedule.merge_items.size());
+}
+
+kjit::BatchDecodeShape gpt_oss_shape(int window_left = -1) {
+  kjit::BatchDecodeShape shape;
+  shape.num_qo_heads = 64;
+  shape.num_kv_heads = 8;
+  shape.head_dim = 64;
+  shape.page_size = 16;
+  shape.window_left = window_left;
+  return shape;
+}
+
+}  // namespace
+
+TEST_CASE("a full GPU's worth of requests is not split") {
+  CHECK(check_schedule(make_batch(std::vector<int>(64, 4096), 16), gpt_oss_shape(), 132) == 0);
+  CHECK(check_schedule(make_batch(std::vector<int>(256, 2048), 16), gpt_oss_shape(), 132) == 0);
+}
+
+TEST_CASE("one long request is split into balanced chunks") {
+  const auto schedule = kjit::schedule_batch_decode(
+      make_batch({32768}, 16).indptr, make_batch({32768}, 16).last, gpt_oss_shape(), 132);
+  CHECK(schedule.merge_items.size() == 1);
+  CHECK(schedule.work_items.size() >= 132 * 2);  // enough CTAs for the GPU
+  int shortest = 1 << 30, longest = 0;
+  for (const auto& item : schedule.work_items) {
+    shortest = std::min(shortest, item.token_end - item.token_begin);
+    longest = std::max(longest, item.token_end - item.token_begin);
+  }
+  CHECK(longest - shortest <= kjit::kBatchDecodeTileTokens);
+  CHECK(check_schedule(make_batch({32768}, 16), gpt_oss_shape(), 132) == 1);
+}
+
+TEST_CASE("random batches: every visible token exactly once, with and without windows") {
+  std::mt19937 rng(1122);
+  for (int round = 0; round < 200; ++round) {
+    const int batch = 1 + rng() % 20;
+    const int page_size = std::vector<int>{1, 16, 32, 64}[rng() % 4];
+    std::vector<int> lengths(batch);
+    for (int& length : lengths) length = rng() % 3 == 0 ? rng() % 40 : rng() % 20000;
+    auto shape = gpt_oss_shape(rng() % 2 ? -1 : static_cast<int>(rng() % 300));
+    shape.page_size = page_size;
+    shape.num_kv_heads = 1 + rng() % 8;
+    shape.num_qo_heads = shape.num_kv_heads * std::vector<int>{1, 4, 8, 16, 32}[rng() % 5];
+    check_schedule(make_batch(lengths, page_size), shape, 1 + rng() % 200);
+  }
+}
+
+TEST_CASE("groups larger than 16 query heads take several row blocks") {
+  auto shape = gpt_oss_shape();
+  shape.num_kv_heads = 1;  // group 64
+  const auto schedule = kjit::schedule_batch_decode({0, 2}, {16}, shape, 132);
+  CHECK(schedule.num_row_blocks == 4);
+}
+
+TEST_CASE("inconsistent page tables are rejected") {
+  const auto shape = gpt_oss_shape();
+  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {17}, shape, 132), kjit::InvalidArgument);
+  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {0}, shape, 132), kjit::InvalidArgument);
+  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2, 1}, {5, 5}, shape, 132),
+                  kjit::InvalidArgument);
+  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2, 3}, {5}, shape, 132), kjit::InvalidArgument);
+  auto bad_heads = shape;
+  bad_heads.num_kv_heads = 3;
+  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {5}, bad_heads, 132), kjit::InvalidArgument);
+}

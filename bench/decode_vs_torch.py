@@ -89,7 +89,7 @@ def host_cost():
     k = torch.randn(1, PAGE, HKV, 64, device="cuda").to(torch.bfloat16)
     sinks = torch.zeros(HQ, device="cuda")
     out = torch.empty_like(q)
-    wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(torch.empty(16, dtype=torch.uint8, device="cuda"))
+    wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(torch.empty(1 << 20, dtype=torch.uint8, device="cuda"))
     wrapper.plan(indptr, indptr[:1], last, HQ, HKV, 64, PAGE, q_data_type=torch.bfloat16,
                  use_sinks=True)
     for _ in range(100):

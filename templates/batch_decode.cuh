@@ -41,6 +41,9 @@ struct DecodeTraits {
   static constexpr int kKVBytes = sizeof(DTypeKV);
   static constexpr bool kFP8 = kKVBytes == 1;
   static constexpr bool kBF16Math = IsSame<DTypeKV, nv_bfloat16>::value;
+  // f16 queries against bf16 KV would lose 3 mantissa bits in bf16: split q = hi + lo, both
+  // bf16, and do Q·Kᵀ twice (decode is not math-bound).
+  static constexpr bool kSplitQ = kBF16Math && IsSame<DTypeQ, half>::value;
   static constexpr int kWarps = kBatchDecodeThreads / 32;
   static constexpr int kChunkValues = 16 / kKVBytes;         // values per 16-byte chunk
   static constexpr int kKChunks = kHeadDim * kKVBytes / 64;  // 16-byte K chunks per lane per row
@@ -137,6 +140,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
 
   // Q as A fragments (rows r and r + 8; rows past the group are zero), permuted like K.
   unsigned q_fragment[Traits::kKBlocks][4];
+  unsigned q_residual[Traits::kSplitQ ? Traits::kKBlocks : 1][4];  // q - hi, when kSplitQ
   {
     const typename Traits::DTypeQ* q =
         static_cast<const typename Traits::DTypeQ*>(p.q) + item.request * p.q_stride_batch;
@@ -153,6 +157,13 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
         }
         q_fragment[j][half] = pack2<kBF16>(v[0], v[1]);
         q_fragment[j][2 + half] = pack2<kBF16>(v[2], v[3]);
+        if constexpr (Traits::kSplitQ) {
+          float rest[4];
+#pragma unroll
+          for (int i = 0; i < 4; ++i) rest[i] = v[i] - __bfloat162float(__float2bfloat16_rn(v[i]));
+          q_residual[j][half] = pack2<kBF16>(rest[0], rest[1]);
+          q_residual[j][2 + half] = pack2<kBF16>(rest[2], rest[3]);
+        }
       }
     }
   }
@@ -201,6 +212,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
         k_fragment<Traits>(k_chunk[n][j / Traits::kKBlocksPerChunk], j % Traits::kKBlocksPerChunk,
                            b);
         mma_m16n8k16<kBF16>(s[n], q_fragment[j], b);
+        if constexpr (Traits::kSplitQ) mma_m16n8k16<kBF16>(s[n], q_residual[j], b);
       }
     }
     // Scale (and cap) in float32, mask tokens outside the range; column 2t + (i & 1) of tile n.

@@ -34,6 +34,11 @@ if [ "$what" != bench ]; then
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   grep -E "toy decoder|E4M3 vs BF16|passed|failed" "$out/python_tests.log" >> "$summary"
 fi
+if [ "$what" = all ] || [ "$what" = bench ]; then
+  build-device/kjit-bench --json "$out/kjit_bench.json" 2>&1 | tee "$out/kjit_bench.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  cat "$out/kjit_bench.log" >> "$summary"
+fi
 if [ "$what" != tests ]; then
   python3 bench/decode_vs_torch.py --json "$out/decode_vs_torch.json" 2>&1 | tee "$out/bench.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

@@ -15,6 +15,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -179,11 +180,14 @@ Outcome run_case(const Variant& variant, const Shape& shape, std::mt19937_64& rn
     lses.push_back(lse_device.download<float>(static_cast<std::size_t>(batch) * hq));
   }
 
-  // float64 reference (DESIGN.md §5) over the stored values.
-  std::vector<double> error_sq(outputs.size(), 0.0);
-  double reference_sq = 0;
-  std::vector<double> scores, accumulator(d);
-  for (int b = 0; b < batch; ++b) {
+  // float64 reference (DESIGN.md §5) over the stored values, one thread per slice of requests.
+  struct Partial {
+    std::vector<double> error_sq;
+    double reference_sq = 0, lse_error = 0;
+    bool finite = true;
+  };
+  const auto reference_of = [&](int b, Partial& partial) {
+    std::vector<double> scores, accumulator(d);
     const int first = window_left >= 0 ? std::max(0, kv_len[b] - 1 - window_left) : 0;
     for (int h = 0; h < hq; ++h) {
       const int kv_head = h / shape.group;
@@ -223,21 +227,39 @@ Outcome run_case(const Variant& variant, const Shape& shape, std::mt19937_64& rn
       const double lse_reference = max_score + std::log(denominator);
       for (int i = 0; i < d; ++i) {
         const double reference = v_scale * accumulator[i] / denominator;
-        reference_sq += reference * reference;
+        partial.reference_sq += reference * reference;
         for (std::size_t run = 0; run < outputs.size(); ++run) {
           const double got = decode(spec.output_dtype(), outputs[run].data(),
                                     (static_cast<std::size_t>(b) * hq + h) * d + i);
-          if (!std::isfinite(got)) outcome.finite = false;
-          error_sq[run] += (got - reference) * (got - reference);
+          if (!std::isfinite(got)) partial.finite = false;
+          partial.error_sq[run] += (got - reference) * (got - reference);
         }
       }
       for (const auto& lse : lses) {
         const float got_lse = lse[static_cast<std::size_t>(b) * hq + h];
-        if (!std::isfinite(got_lse)) outcome.finite = false;
-        outcome.lse_error = std::max(outcome.lse_error, std::abs(got_lse - lse_reference) /
+        if (!std::isfinite(got_lse)) partial.finite = false;
+        partial.lse_error = std::max(partial.lse_error, std::abs(got_lse - lse_reference) /
                                                             std::max(1.0, std::abs(lse_reference)));
       }
     }
+  };
+  const int workers = std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
+  std::vector<Partial> partials(workers);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    partials[w].error_sq.assign(outputs.size(), 0.0);
+    threads.emplace_back([&, w] {
+      for (int b = w; b < batch; b += workers) reference_of(b, partials[w]);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  std::vector<double> error_sq(outputs.size(), 0.0);
+  double reference_sq = 0;
+  for (const Partial& partial : partials) {
+    reference_sq += partial.reference_sq;
+    for (std::size_t run = 0; run < outputs.size(); ++run) error_sq[run] += partial.error_sq[run];
+    outcome.lse_error = std::max(outcome.lse_error, partial.lse_error);
+    outcome.finite = outcome.finite && partial.finite;
   }
   for (double error : error_sq) {
     outcome.rel_l2 = std::max(outcome.rel_l2, std::sqrt(error / std::max(reference_sq, 1e-300)));

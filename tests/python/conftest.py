@@ -21,6 +21,8 @@ def _gpu_reason():
 
 
 GPU_SKIP_REASON = _gpu_reason()
+# Split-KV partial results live in the workspace; 128 MiB is what FlashInfer recommends too.
+WORKSPACE_BYTES = 128 << 20
 requires_gpu = pytest.mark.skipif(GPU_SKIP_REASON is not None, reason=GPU_SKIP_REASON or "")
 
 

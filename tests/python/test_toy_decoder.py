@@ -22,6 +22,7 @@ torch = pytest.importorskip("torch", reason="GPU tests need PyTorch")
 pytestmark = requires_gpu
 
 import kjit  # noqa: E402
+from conftest import WORKSPACE_BYTES  # noqa: E402
 
 VOCAB, HIDDEN, HQ, HKV, HEAD_DIM, LAYERS, PAGE = 512, 512, 64, 8, 64, 2, 16
 WINDOW = [15, -1]  # layer 0 slides, layer 1 sees everything
@@ -86,7 +87,7 @@ def generate(weights, prompts, kv_dtype, *, attention=True, forced=None):
     `attention`, the attention output is dropped (kjit is not called)."""
     total = PROMPT_LEN + NEW_TOKENS
     caches = [PagedCache(kv_dtype, total) for _ in range(LAYERS)]
-    workspace = torch.empty(1 << 20, dtype=torch.uint8, device="cuda")
+    workspace = torch.empty(WORKSPACE_BYTES, dtype=torch.uint8, device="cuda")
     wrappers = [kjit.BatchDecodeWithPagedKVCacheWrapper(workspace) for _ in range(LAYERS)]
     tokens = torch.zeros((PROMPTS, total), dtype=torch.long, device="cuda")
     tokens[:, :PROMPT_LEN] = prompts

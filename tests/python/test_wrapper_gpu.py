@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch", reason="GPU tests need PyTorch")
 pytestmark = requires_gpu
 
 import kjit  # noqa: E402
+from conftest import WORKSPACE_BYTES  # noqa: E402
 from reference import decode_reference, relative_l2  # noqa: E402
 
 SEED = 1122
@@ -42,7 +43,7 @@ def make_batch(rng, *, batch, kv_lens, page_size, num_kv_heads, group, head_dim,
 def plan_and_run(data, *, q_dtype, kv_dtype, page_size, head_dim, num_kv_heads, sinks=None,
                  window_left=-1, cap=0.0, layout="NHD", combined=False, uint8_view=False,
                  k_scale=1.0, v_scale=1.0, return_lse=True):
-    workspace = torch.empty(1 << 20, dtype=torch.uint8, device="cuda")
+    workspace = torch.empty(WORKSPACE_BYTES, dtype=torch.uint8, device="cuda")
     wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(workspace, kv_layout=layout)
     wrapper.plan(data["indptr"], data["indices"], data["last"], data["q"].shape[1], num_kv_heads,
                  head_dim, page_size, q_data_type=DTYPES[q_dtype], kv_data_type=DTYPES[kv_dtype],
@@ -139,7 +140,7 @@ def test_fp8_kv_agrees_with_bf16_kv():
 ])
 def test_guard_rejections_raise_at_plan(q, kv, sinks, message):
     indptr = torch.tensor([0, 1], dtype=torch.int32, device="cuda")
-    wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(torch.empty(16, dtype=torch.uint8,
+    wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(torch.empty(WORKSPACE_BYTES, dtype=torch.uint8,
                                                                   device="cuda"))
     with pytest.raises(NotImplementedError, match=message):
         wrapper.plan(indptr, indptr[:1], indptr[1:], 8, 1, 64, 16, q_data_type=q,
@@ -154,7 +155,7 @@ def test_sinks_are_never_silently_ignored():
                       head_dim=64, q_dtype="bf16", kv_dtype="bf16")
     kv = (data["k"], data["v"])
     wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(
-        torch.empty(16, dtype=torch.uint8, device="cuda"))
+        torch.empty(WORKSPACE_BYTES, dtype=torch.uint8, device="cuda"))
     wrapper.plan(data["indptr"], data["indices"], data["last"], 8, 1, 64, 16,
                  q_data_type=torch.bfloat16, use_sinks=False)
     with pytest.raises(ValueError, match="without use_sinks"):
@@ -169,7 +170,7 @@ def test_argument_errors_name_the_argument():
     rng = torch.Generator().manual_seed(SEED)
     data = make_batch(rng, batch=2, kv_lens=[40], page_size=16, num_kv_heads=1, group=8,
                       head_dim=64, q_dtype="bf16", kv_dtype="e4m3")
-    workspace = torch.empty(16, dtype=torch.uint8, device="cuda")
+    workspace = torch.empty(WORKSPACE_BYTES, dtype=torch.uint8, device="cuda")
     wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(workspace)
     wrapper.plan(data["indptr"], data["indices"], data["last"], 8, 1, 64, 16,
                  q_data_type=torch.bfloat16, kv_data_type=torch.float8_e4m3fn)
@@ -197,7 +198,7 @@ def test_run_is_cuda_graph_capturable():
     data = make_batch(rng, batch=8, kv_lens=[100, 700], page_size=16, num_kv_heads=2, group=8,
                       head_dim=64, q_dtype="bf16", kv_dtype="e4m3")
     sinks = torch.randn(16, generator=rng).cuda()
-    workspace = torch.empty(1 << 20, dtype=torch.uint8, device="cuda")
+    workspace = torch.empty(WORKSPACE_BYTES, dtype=torch.uint8, device="cuda")
     wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(workspace)
     wrapper.plan(data["indptr"], data["indices"], data["last"], 16, 2, 64, 16,
                  q_data_type=torch.bfloat16, kv_data_type=torch.float8_e4m3fn, use_sinks=True)

@@ -1,0 +1,341 @@
+// kjit-bench: batch decode speed on the current GPU, as ratios measured in one process.
+//   kjit-bench [--json FILE] [--iterations N]
+// Measures the device-to-device copy bandwidth (read + write), then times the DESIGN.md §6 shapes
+// (gpt-oss heads: 64 query, 8 KV, page size 16) with BF16 and E4M3 KV, sinks off and on. L2 is
+// flushed (256 MiB memset) before every timed launch; CUDA-event medians. Then JIT timings: cold
+// NVRTC compile, a fresh process loading from disk, and an in-process repeat lookup.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "batch_decode_plan.hpp"
+#include "cuda_driver.hpp"
+#include "loaded_module.hpp"
+#include "runtime.hpp"
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int kQoHeads = 64, kKvHeads = 8, kPageSize = 16;
+
+struct Shape {
+  const char* name;
+  int batch;
+  std::vector<int> lengths;  // cycled over the batch
+  int head_dim;
+  int window_left;
+};
+
+std::vector<Shape> shapes() {
+  std::vector<int> mixed;  // S5: 16 lengths spaced geometrically from 128 to 16384
+  for (int i = 0; i < 16; ++i) mixed.push_back(static_cast<int>(128 * std::pow(128.0, i / 15.0)));
+  return {{"S1", 64, {4096}, 64, -1},  {"S2", 64, {4096}, 128, -1}, {"S3", 1, {32768}, 64, -1},
+          {"S4", 256, {2048}, 64, -1}, {"S5", 16, mixed, 64, -1},   {"S6", 64, {4096}, 64, 127}};
+}
+
+class Buffer {
+ public:
+  explicit Buffer(std::size_t bytes) : bytes_(bytes) {
+    KJIT_CUDA_CHECK(kjit::cuda_driver().cuMemAlloc(&pointer_, bytes));
+  }
+  ~Buffer() { kjit::cuda_driver().cuMemFree(pointer_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  CUdeviceptr get() const { return pointer_; }
+  void* ptr() const { return reinterpret_cast<void*>(pointer_); }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  CUdeviceptr pointer_ = 0;
+  std::size_t bytes_;
+};
+
+// Median time in microseconds of `launch`, L2 flushed before each.
+template <typename Launch>
+double time_us(Launch&& launch, const Buffer& flush, int iterations) {
+  const kjit::CudaDriver& cu = kjit::cuda_driver();
+  CUevent start, stop;
+  KJIT_CUDA_CHECK(cu.cuEventCreate(&start, 0));
+  KJIT_CUDA_CHECK(cu.cuEventCreate(&stop, 0));
+  launch();  // warm-up
+  std::vector<double> times;
+  for (int i = 0; i < iterations; ++i) {
+    KJIT_CUDA_CHECK(
+        cu.cuMemsetD8Async(flush.get(), static_cast<unsigned char>(i), flush.bytes(), nullptr));
+    KJIT_CUDA_CHECK(cu.cuEventRecord(start, nullptr));
+    launch();
+    KJIT_CUDA_CHECK(cu.cuEventRecord(stop, nullptr));
+    KJIT_CUDA_CHECK(cu.cuEventSynchronize(stop));
+    float ms = 0;
+    KJIT_CUDA_CHECK(cu.cuEventElapsedTime(&ms, start, stop));
+    times.push_back(ms * 1e3);
+  }
+  cu.cuEventDestroy(start);
+  cu.cuEventDestroy(stop);
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// Fills device memory with random bytes valid for `dtype` (finite, moderate magnitudes).
+void fill_random(const Buffer& buffer, kjit::DType dtype, std::mt19937_64& rng) {
+  std::vector<std::uint8_t> block(64 << 20);
+  for (std::size_t i = 0; i < block.size(); i += 2) {
+    const std::uint64_t r = rng();
+    if (dtype == kjit::DType::kE4M3) {
+      // E4M3: any sign, exponent field 0..8 (subnormals included), any mantissa; never NaN.
+      block[i] = static_cast<std::uint8_t>((r & 0x80) | (((r >> 8) % 9) << 3) | ((r >> 16) & 7));
+      block[i + 1] =
+          static_cast<std::uint8_t>(((r >> 24) & 0x80) | (((r >> 32) % 9) << 3) | ((r >> 40) & 7));
+    } else {  // bf16 in about +-[0.125, 2)
+      const std::uint16_t value = static_cast<std::uint16_t>(
+          (r & 0x8000) | ((124 + (r >> 16) % 4) << 7) | ((r >> 24) & 0x7f));
+      std::memcpy(&block[i], &value, 2);
+    }
+  }
+  const kjit::CudaDriver& cu = kjit::cuda_driver();
+  for (std::size_t offset = 0; offset < buffer.bytes(); offset += block.size()) {
+    KJIT_CUDA_CHECK(cu.cuMemcpyHtoD(buffer.get() + offset, block.data(),
+                                    std::min(block.size(), buffer.bytes() - offset)));
+  }
+}
+
+kjit::KernelSpec spec_for(const Shape& shape, kjit::DType kv, bool sinks) {
+  kjit::KernelSpec spec;
+  spec.dtype_q = kjit::DType::kBF16;
+  spec.dtype_kv = kv;
+  spec.head_dim = shape.head_dim;
+  spec.use_sinks = sinks;
+  spec.use_swa = shape.window_left >= 0;
+  return spec;
+}
+
+json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Buffer& flush,
+              double copy_bandwidth, int iterations, std::mt19937_64& rng) {
+  const kjit::Kernel kernel = kjit::Runtime::global().get(spec_for(shape, kv, sinks));
+  std::vector<int> indptr{0}, last;
+  long long visible_tokens = 0;
+  for (int b = 0; b < shape.batch; ++b) {
+    const int length = shape.lengths[b % shape.lengths.size()];
+    const int pages = (length + kPageSize - 1) / kPageSize;
+    indptr.push_back(indptr.back() + pages);
+    last.push_back(length - (pages - 1) * kPageSize);
+    visible_tokens += shape.window_left >= 0 ? std::min(length, shape.window_left + 1) : length;
+  }
+  std::vector<int> indices(indptr.back());
+  std::iota(indices.begin(), indices.end(), 0);
+  std::shuffle(indices.begin(), indices.end(), rng);  // pages scattered, as in a real cache
+
+  const int d = shape.head_dim, element = kjit::size_in_bytes(kv);
+  const std::size_t page_bytes = static_cast<std::size_t>(kPageSize) * kKvHeads * d * element;
+  Buffer k(page_bytes * indices.size()), v(page_bytes * indices.size());
+  fill_random(k, kv, rng);
+  fill_random(v, kv, rng);
+  Buffer q(static_cast<std::size_t>(shape.batch) * kQoHeads * d * 2);
+  fill_random(q, kjit::DType::kBF16, rng);
+  Buffer o(q.bytes()), sinks_buffer(kQoHeads * 4), index_buffer(indices.size() * 4);
+  fill_random(sinks_buffer, kjit::DType::kBF16, rng);  // any finite values
+  KJIT_CUDA_CHECK(
+      kjit::cuda_driver().cuMemcpyHtoD(index_buffer.get(), indices.data(), indices.size() * 4));
+
+  kjit::BatchDecodeShape decode_shape{kQoHeads, kKvHeads, d, kPageSize, shape.window_left};
+  const std::size_t workspace_bytes =
+      kjit::schedule_batch_decode(indptr, last, decode_shape, kjit::device_sm_count(0))
+          .workspace_bytes;
+  Buffer workspace(std::max<std::size_t>(workspace_bytes, 256));
+  const kjit::BatchDecodePlan plan(kernel, indptr, last, decode_shape, workspace.ptr(),
+                                   workspace.bytes(), nullptr);
+  kjit::BatchDecodeParams params{};
+  params.q = q.ptr();
+  params.k = k.ptr();
+  params.v = v.ptr();
+  params.kv_indices = static_cast<const int*>(index_buffer.ptr());
+  params.sinks = sinks ? static_cast<const float*>(sinks_buffer.ptr()) : nullptr;
+  params.o = o.ptr();
+  params.q_stride_batch = static_cast<long long>(kQoHeads) * d;
+  params.q_stride_head = d;
+  params.kv_stride_page = static_cast<long long>(kPageSize) * kKvHeads * d;
+  params.kv_stride_token = static_cast<long long>(kKvHeads) * d;
+  params.kv_stride_head = d;
+  params.o_stride_batch = params.q_stride_batch;
+  params.o_stride_head = d;
+  params.sm_scale = 1.f / std::sqrt(static_cast<float>(d));
+  params.k_scale = params.v_scale = 1.f;
+  const double us = time_us([&] { plan.run(params, nullptr); }, flush, iterations);
+
+  // Bytes that must move: visible K and V, q and o, the page table.
+  const double bytes = 2.0 * visible_tokens * kKvHeads * d * element + 2.0 * q.bytes() +
+                       4.0 * (indices.size() + indptr.size());
+  return {{"shape", shape.name},
+          {"dtype_kv", std::string(kjit::short_name(kv))},
+          {"sinks", sinks},
+          {"us", us},
+          {"gbps", bytes / us / 1e3},
+          {"pct_copy", 100.0 * bytes / (us * 1e-6) / copy_bandwidth},
+          {"work_items", plan.schedule().work_items.size()},
+          {"split_requests", plan.schedule().merge_items.size()}};
+}
+
+double copy_bandwidth(const Buffer& flush, int iterations) {
+  Buffer source(1ull << 30), destination(1ull << 30);
+  const kjit::CudaDriver& cu = kjit::cuda_driver();
+  const double us = time_us(
+      [&] {
+        KJIT_CUDA_CHECK(
+            cu.cuMemcpyDtoDAsync(destination.get(), source.get(), source.bytes(), nullptr));
+      },
+      flush, iterations);
+  return 2.0 * source.bytes() / (us * 1e-6);
+}
+
+double elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+// JIT figures for the S1 variants, each in a fresh cache directory.
+json jit_timings(const char* self) {
+  json rows = json::array();
+  char pattern[] = "/tmp/kjit-bench-XXXXXX";
+  const std::string directory = mkdtemp(pattern);
+  for (kjit::DType kv : {kjit::DType::kBF16, kjit::DType::kE4M3}) {
+    for (bool sinks : {false, true}) {
+      const kjit::KernelSpec spec = spec_for(shapes()[0], kv, sinks);
+      kjit::RuntimeOptions options;
+      options.cache_dir = directory;
+      kjit::Runtime runtime(options);
+      auto start = std::chrono::steady_clock::now();
+      const kjit::Kernel kernel = runtime.get(spec);
+      kernel.function();
+      const double cold_ms = elapsed_ms(start);
+      // A fresh process: from exec to a launchable kernel, timed inside the child.
+      const std::string command =
+          fmt::format("KJIT_CACHE_DIR={} {} --load-one {} {} {}", directory, self,
+                      kjit::short_name(kv), sinks ? 1 : 0, spec.head_dim);
+      double disk_ms = -1;
+      if (FILE* child = popen(command.c_str(), "r")) {
+        if (std::fscanf(child, "%lf", &disk_ms) != 1) disk_ms = -1;
+        pclose(child);
+      }
+      constexpr int kLookups = 200000;
+      start = std::chrono::steady_clock::now();
+      for (int i = 0; i < kLookups; ++i) runtime.get(spec);
+      const double memo_ns = elapsed_ms(start) * 1e6 / kLookups;
+      rows.push_back({{"uri", kernel.uri()},
+                      {"cold_compile_ms", cold_ms},
+                      {"fresh_process_disk_ms", disk_ms},
+                      {"memo_lookup_ns", memo_ns}});
+    }
+  }
+  std::filesystem::remove_all(directory);
+  return rows;
+}
+
+// Child mode: time Runtime creation + disk lookup + module load of one S1 variant.
+int load_one(const char* kv, const char* sinks, const char* head_dim) {
+  const auto start = std::chrono::steady_clock::now();
+  kjit::KernelSpec spec;
+  spec.dtype_q = kjit::DType::kBF16;
+  spec.dtype_kv = kjit::parse_dtype(kv);
+  spec.use_sinks = std::string(sinks) == "1";
+  spec.head_dim = std::atoi(head_dim);
+  kjit::make_primary_context_current(0);  // context creation is not the cache's cost
+  const auto loaded_from = std::chrono::steady_clock::now();
+  const kjit::Kernel kernel = kjit::Runtime::global().get(spec);
+  kernel.function();
+  std::printf("%.3f\n", elapsed_ms(loaded_from));
+  std::fprintf(stderr, "(origin %s, context %.1f ms)\n", kjit::origin_name(kernel.origin()),
+               std::chrono::duration<double, std::milli>(loaded_from - start).count());
+  return kernel.origin() == kjit::Origin::kDisk ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  int iterations = 20;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--load-one" && i + 3 < argc) return load_one(argv[i + 1], argv[i + 2], argv[i + 3]);
+    if (arg == "--json" && i + 1 < argc) {
+      json_path = argv[++i];
+    } else if (arg == "--iterations" && i + 1 < argc) {
+      iterations = std::max(3, std::atoi(argv[++i]));
+    } else {
+      std::fprintf(stderr, "usage: kjit-bench [--json FILE] [--iterations N]\n");
+      return 2;
+    }
+  }
+  try {
+    kjit::make_primary_context_current(0);
+    const kjit::CudaDriver& cu = kjit::cuda_driver();
+    CUdevice device = 0;
+    char name[256] = {};
+    cu.cuDeviceGet(&device, 0);
+    cu.cuDeviceGetName(name, sizeof name, device);
+    Buffer flush(256ull << 20);
+    const double copy = copy_bandwidth(flush, iterations);
+    std::mt19937_64 rng(20261122);
+    json rows = json::array();
+    for (const Shape& shape : shapes()) {
+      for (bool sinks : {false, true}) {
+        for (kjit::DType kv : {kjit::DType::kBF16, kjit::DType::kE4M3}) {
+          rows.push_back(run_case(shape, kv, sinks, flush, copy, iterations, rng));
+        }
+        auto& bf16 = rows[rows.size() - 2];
+        auto& e4m3 = rows[rows.size() - 1];
+        e4m3["speedup_vs_bf16"] = bf16["us"].get<double>() / e4m3["us"].get<double>();
+      }
+    }
+    for (std::size_t i = 0; i + 2 < rows.size(); i += 4) {  // sinks on vs off, same dtype
+      for (int j = 0; j < 2; ++j) {
+        rows[i + 2 + j]["sinks_cost_pct"] =
+            100.0 * (rows[i + 2 + j]["us"].get<double>() / rows[i + j]["us"].get<double>() - 1.0);
+      }
+    }
+    const json jit = jit_timings(argv[0]);
+
+    std::printf("device %s; copy bandwidth %.2f TB/s (read + write, 1 GiB)\n", name, copy / 1e12);
+    std::printf("%-5s %-5s %-5s %9s %8s %7s %9s %7s %6s\n", "shape", "kv", "sinks", "us", "GB/s",
+                "%copy", "e4m3/bf16", "sinks%", "split");
+    for (const auto& row : rows) {
+      std::printf(
+          "%-5s %-5s %-5s %9.1f %8.0f %7.1f %9s %7s %6s\n", row["shape"].get<std::string>().c_str(),
+          row["dtype_kv"].get<std::string>().c_str(), row["sinks"].get<bool>() ? "on" : "off",
+          row["us"].get<double>(), row["gbps"].get<double>(), row["pct_copy"].get<double>(),
+          row.contains("speedup_vs_bf16")
+              ? fmt::format("{:.2f}x", row["speedup_vs_bf16"].get<double>()).c_str()
+              : "",
+          row.contains("sinks_cost_pct")
+              ? fmt::format("{:+.1f}", row["sinks_cost_pct"].get<double>()).c_str()
+              : "",
+          row["split_requests"].get<int>() > 0 ? "yes" : "no");
+    }
+    for (const auto& row : jit) {
+      std::printf("JIT %s: cold compile %.0f ms, fresh process from disk %.2f ms, memo %.0f ns\n",
+                  row["uri"].get<std::string>().c_str(), row["cold_compile_ms"].get<double>(),
+                  row["fresh_process_disk_ms"].get<double>(), row["memo_lookup_ns"].get<double>());
+    }
+    if (!json_path.empty()) {
+      std::ofstream(json_path)
+          << json{{"device", name}, {"copy_bandwidth", copy}, {"rows", rows}, {"jit", jit}}.dump(2);
+    }
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "kjit-bench: %s\n", error.what());
+    return 1;
+  }
+  return 0;
+}

@@ -53,6 +53,10 @@ struct DecodeTraits {
   static constexpr int kVLoads = kHeadDim / (8 * kVRun);  // V runs per lane per token row
   static constexpr int kVRunBytes = kVRun * kKVBytes;     // 8 or 16
   static constexpr int kOutputTiles = kHeadDim / 8;       // n8 tiles of P·V
+  // Registers one tile's loads occupy per lane; tiles up to 32 registers are double-buffered
+  // (the next tile's loads are in flight while this one is computed).
+  static constexpr int kTileRegisters = 2 * kKChunks * 4 + 4 * kVLoads * (kVRunBytes / 4);
+  static constexpr bool kPrefetch = kTileRegisters <= 32;
   static_assert(kKChunks >= 1 && kVLoads >= 1, "unsupported head_dim / KV dtype");
 };
 
@@ -90,6 +94,14 @@ __device__ __forceinline__ int permuted_v_dim(int tile, int n) {
   return (tile / Traits::kVRun) * 8 * Traits::kVRun + n * Traits::kVRun + tile % Traits::kVRun;
 }
 
+// The K and V registers of one 16-token tile: K rows base + 8n + r, V rows base + {2t, 2t + 1,
+// 2t + 8, 2t + 9} (lane r = lane / 4, t = lane % 4).
+template <class Traits>
+struct TileLoads {
+  Words<16> k[2][Traits::kKChunks];
+  Words<Traits::kVRunBytes> v[4][Traits::kVLoads];
+};
+
 // Byte offset of a token's row for one KV head.
 __device__ __forceinline__ long long kv_row_offset(const BatchDecodeParams& p,
                                                    const BatchDecodeWorkItem& item, int token,
@@ -98,6 +110,46 @@ __device__ __forceinline__ long long kv_row_offset(const BatchDecodeParams& p,
   return (page * p.kv_stride_page + (token % p.page_size) * p.kv_stride_token +
           item.kv_head * p.kv_stride_head) *
          element_bytes;
+}
+
+// Issues every load of the tile starting at token `base`. Tokens outside the item's range are
+// clamped into it (and masked later); clamped tokens stay inside the tile.
+template <class Traits>
+__device__ __forceinline__ void load_tile(const BatchDecodeParams& p,
+                                          const BatchDecodeWorkItem& item, int base, int r, int t,
+                                          TileLoads<Traits>& out) {
+  const char* k_base = static_cast<const char*>(p.k);
+  const char* v_base = static_cast<const char*>(p.v);
+  const int last_token = item.token_end - 1;
+  // When pages hold whole tiles, one page-table read serves the tile.
+  const bool tile_in_one_page = p.page_size % kBatchDecodeTileTokens == 0;
+  long long tile_offset = 0;
+  if (tile_in_one_page) {
+    const int page = p.kv_indices[item.page_base + base / p.page_size];
+    tile_offset = page * p.kv_stride_page + (base % p.page_size) * p.kv_stride_token +
+                  item.kv_head * p.kv_stride_head;
+  }
+  auto row_offset = [&](int token) {
+    return tile_in_one_page ? (tile_offset + (token - base) * p.kv_stride_token) * Traits::kKVBytes
+                            : kv_row_offset(p, item, token, Traits::kKVBytes);
+  };
+#pragma unroll
+  for (int n = 0; n < 2; ++n) {
+    const int token = min(max(base + 8 * n + r, item.token_begin), last_token);
+    const char* row = k_base + row_offset(token);
+#pragma unroll
+    for (int c = 0; c < Traits::kKChunks; ++c) out.k[n][c] = load_words<16>(row + (4 * c + t) * 16);
+  }
+#pragma unroll
+  for (int s = 0; s < 4; ++s) {
+    const int token = min(max(base + 8 * (s / 2) + 2 * t + s % 2, item.token_begin), last_token);
+    const char* row = v_base + row_offset(token);
+#pragma unroll
+    for (int g = 0; g < Traits::kVLoads; ++g) {
+      out.v[s][g] = load_words<Traits::kVRunBytes>(
+          row + (g * 8 * Traits::kVRun + r * Traits::kVRun) * Traits::kKVBytes);
+    }
+  }
 }
 
 // B fragment of K for k-block `within` of a 16-byte chunk.
@@ -170,37 +222,25 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
 
   // log2(e) folded in: the softmax runs in base 2.
   const float score_scale = p.sm_scale * p.k_scale * 1.4426950408889634f;
-  const char* k_base = static_cast<const char*>(p.k);
-  const char* v_base = static_cast<const char*>(p.v);
   TileSoftmax<Traits::kOutputTiles> state;
   const int first_tile = item.token_begin / kBatchDecodeTileTokens;
   const int end_tile = (item.token_end + kBatchDecodeTileTokens - 1) / kBatchDecodeTileTokens;
-  const int last_token = item.token_end - 1;
 
+  TileLoads<Traits> current, next;
+  if (Traits::kPrefetch && first_tile + warp < end_tile) {
+    load_tile<Traits>(p, item, (first_tile + warp) * kBatchDecodeTileTokens, r, t, current);
+  }
   for (int tile = first_tile + warp; tile < end_tile; tile += Traits::kWarps) {
     const int base = tile * kBatchDecodeTileTokens;
-    // Issue every load of the tile first: K rows base + 8n + r, V rows base + {2t, 2t+1,
-    // 2t+8, 2t+9}. Tokens outside the range are clamped (and masked below).
-    Words<16> k_chunk[2][Traits::kKChunks];
-#pragma unroll
-    for (int n = 0; n < 2; ++n) {
-      const int token = min(max(base + 8 * n + r, item.token_begin), last_token);
-      const char* row = k_base + kv_row_offset(p, item, token, Traits::kKVBytes);
-#pragma unroll
-      for (int c = 0; c < Traits::kKChunks; ++c)
-        k_chunk[n][c] = load_words<16>(row + (4 * c + t) * 16);
-    }
-    Words<Traits::kVRunBytes> v_run[4][Traits::kVLoads];
-#pragma unroll
-    for (int s = 0; s < 4; ++s) {
-      const int token = min(max(base + 8 * (s / 2) + 2 * t + s % 2, item.token_begin), last_token);
-      const char* row = v_base + kv_row_offset(p, item, token, Traits::kKVBytes);
-#pragma unroll
-      for (int g = 0; g < Traits::kVLoads; ++g) {
-        v_run[s][g] = load_words<Traits::kVRunBytes>(
-            row + (g * 8 * Traits::kVRun + r * Traits::kVRun) * Traits::kKVBytes);
+    if constexpr (Traits::kPrefetch) {
+      if (tile + Traits::kWarps < end_tile) {
+        load_tile<Traits>(p, item, base + Traits::kWarps * kBatchDecodeTileTokens, r, t, next);
       }
+    } else {
+      load_tile<Traits>(p, item, base, r, t, current);
     }
+    const auto& k_chunk = current.k;
+    const auto& v_run = current.v;
 
     // S = Q·Kᵀ: two n8 tiles of 8 tokens.
     float s[2][4] = {};
@@ -241,6 +281,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
                              v_pair<Traits>(v_run[2][g], v_run[3][g], e)};
       mma_m16n8k16<kBF16>(state.output[tile_n], p_fragment, b);
     }
+    if constexpr (Traits::kPrefetch) current = next;
   }
 
   // Merge the warps: a common maximum per row, accumulators summed in shared memory.

@@ -23,6 +23,8 @@ inline constexpr Knob kKnobs[] = {
     {"KJIT_DISABLE_JIT", "0", "1 turns every cache miss into an error naming the URI"},
     {"KJIT_TEMPLATE_DIR", "(embedded)", "read kernel templates from this directory (development)"},
     {"KJIT_LIBCUDA", "(search)", "path of the CUDA driver library to load instead of libcuda.so.1"},
+    {"KJIT_DECODE_TUNING", "(per variant)",
+     "override decode kernel tunables, e.g. prefetch=0,min_blocks=4 (experiments; in the key)"},
 };
 
 // Raw value, or nullopt when unset or empty.

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "decode_tunables.hpp"
 #include "embedded_files.hpp"
 #include "errors.hpp"
 #include "guard.hpp"
@@ -36,6 +37,9 @@ nlohmann::json batch_decode_context(const KernelSpec& spec, const std::string& u
   context["cuda_dtype_q"] = std::string(cuda_type_name(spec.dtype_q));
   context["cuda_dtype_kv"] = std::string(cuda_type_name(spec.dtype_kv));
   context["cuda_dtype_o"] = std::string(cuda_type_name(spec.output_dtype()));
+  const DecodeTunables tunables = choose_decode_tunables(spec);
+  context["tunables"] = {{"prefetch", tunables.prefetch},
+                         {"min_blocks_per_sm", tunables.min_blocks_per_sm}};
   return context;
 }
 

@@ -56,7 +56,7 @@ struct DecodeTraits {
   // Registers one tile's loads occupy per lane; tiles up to 32 registers are double-buffered
   // (the next tile's loads are in flight while this one is computed).
   static constexpr int kTileRegisters = 2 * kKChunks * 4 + 4 * kVLoads * (kVRunBytes / 4);
-  static constexpr bool kPrefetch = kTileRegisters <= 32;
+  static constexpr bool kPrefetch = Config::kPrefetch && kTileRegisters <= 32;
   static_assert(kKChunks >= 1 && kVLoads >= 1, "unsupported head_dim / KV dtype");
 };
 
@@ -226,22 +226,10 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   const int first_tile = item.token_begin / kBatchDecodeTileTokens;
   const int end_tile = (item.token_end + kBatchDecodeTileTokens - 1) / kBatchDecodeTileTokens;
 
-  TileLoads<Traits> current, next;
-  if (Traits::kPrefetch && first_tile + warp < end_tile) {
-    load_tile<Traits>(p, item, (first_tile + warp) * kBatchDecodeTileTokens, r, t, current);
-  }
-  for (int tile = first_tile + warp; tile < end_tile; tile += Traits::kWarps) {
-    const int base = tile * kBatchDecodeTileTokens;
-    if constexpr (Traits::kPrefetch) {
-      if (tile + Traits::kWarps < end_tile) {
-        load_tile<Traits>(p, item, base + Traits::kWarps * kBatchDecodeTileTokens, r, t, next);
-      }
-    } else {
-      load_tile<Traits>(p, item, base, r, t, current);
-    }
-    const auto& k_chunk = current.k;
-    const auto& v_run = current.v;
-
+  // One tile: S = Q·Kᵀ, online softmax, O += P·V.
+  auto process_tile = [&](const TileLoads<Traits>& loads, int base) {
+    const auto& k_chunk = loads.k;
+    const auto& v_run = loads.v;
     // S = Q·Kᵀ: two n8 tiles of 8 tokens.
     float s[2][4] = {};
 #pragma unroll
@@ -281,7 +269,31 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
                              v_pair<Traits>(v_run[2][g], v_run[3][g], e)};
       mma_m16n8k16<kBF16>(state.output[tile_n], p_fragment, b);
     }
-    if constexpr (Traits::kPrefetch) current = next;
+  };
+
+  // Warps take tiles round-robin. With kPrefetch two register buffers alternate: the loads of a
+  // warp's next tile are in flight while the current one is computed, and nothing waits on them
+  // until that tile's turn.
+  constexpr int kStride = Traits::kWarps * kBatchDecodeTileTokens;
+  int base = (first_tile + warp) * kBatchDecodeTileTokens;
+  const int end_base = end_tile * kBatchDecodeTileTokens;
+  if constexpr (Traits::kPrefetch) {
+    TileLoads<Traits> even, odd;
+    if (base < end_base) load_tile<Traits>(p, item, base, r, t, even);
+    for (; base < end_base; base += 2 * kStride) {
+      const int second = base + kStride;
+      if (second < end_base) load_tile<Traits>(p, item, second, r, t, odd);
+      process_tile(even, base);
+      if (second >= end_base) break;
+      if (second + kStride < end_base) load_tile<Traits>(p, item, second + kStride, r, t, even);
+      process_tile(odd, second);
+    }
+  } else {
+    for (; base < end_base; base += kStride) {
+      TileLoads<Traits> loads;
+      load_tile<Traits>(p, item, base, r, t, loads);
+      process_tile(loads, base);
+    }
   }
 
   // Merge the warps: a common maximum per row, accumulators summed in shared memory.

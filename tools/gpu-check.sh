@@ -38,6 +38,13 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
   build-device/kjit-bench --json "$out/kjit_bench.json" 2>&1 | tee "$out/kjit_bench.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   cat "$out/kjit_bench.log" >> "$summary"
+  # Tunable experiments: KJIT_BENCH_VARIANTS="prefetch=0,min_blocks=4;prefetch=1,min_blocks=3"
+  IFS=';' read -ra variants <<< "${KJIT_BENCH_VARIANTS:-}"
+  for variant in "${variants[@]}"; do
+    [ -n "$variant" ] || continue
+    echo "== KJIT_DECODE_TUNING=$variant" | tee -a "$summary"
+    KJIT_DECODE_TUNING="$variant" build-device/kjit-bench --skip-jit 2>&1 | grep -vE "^JIT" | tee -a "$summary"
+  done
 fi
 if [ "$what" != tests ]; then
   python3 bench/decode_vs_torch.py --json "$out/decode_vs_torch.json" 2>&1 | tee "$out/bench.log"

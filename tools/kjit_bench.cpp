@@ -267,15 +267,18 @@ int load_one(const char* kv, const char* sinks, const char* head_dim) {
 int main(int argc, char** argv) {
   std::string json_path;
   int iterations = 20;
+  bool skip_jit = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--load-one" && i + 3 < argc) return load_one(argv[i + 1], argv[i + 2], argv[i + 3]);
-    if (arg == "--json" && i + 1 < argc) {
+    if (arg == "--skip-jit") {
+      skip_jit = true;
+    } else if (arg == "--json" && i + 1 < argc) {
       json_path = argv[++i];
     } else if (arg == "--iterations" && i + 1 < argc) {
       iterations = std::max(3, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: kjit-bench [--json FILE] [--iterations N]\n");
+      std::fprintf(stderr, "usage: kjit-bench [--json FILE] [--iterations N] [--skip-jit]\n");
       return 2;
     }
   }
@@ -306,7 +309,7 @@ int main(int argc, char** argv) {
             100.0 * (rows[i + 2 + j]["us"].get<double>() / rows[i + j]["us"].get<double>() - 1.0);
       }
     }
-    const json jit = jit_timings(argv[0]);
+    const json jit = skip_jit ? json::array() : jit_timings(argv[0]);
 
     std::printf("device %s; copy bandwidth %.2f TB/s (read + write, 1 GiB)\n", name, copy / 1e12);
     std::printf("%-5s %-5s %-5s %9s %8s %7s %9s %7s %6s\n", "shape", "kv", "sinks", "us", "GB/s",

@@ -37,9 +37,21 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
 
 DecodeTunables choose_decode_tunables(const KernelSpec& spec) {
   DecodeTunables tunables;
-  // 16-bit KV at head_dim 64: two tile buffers need ~155 registers (3 CTAs/SM); FP8 tiles are
-  // half the size and fit 4 CTAs/SM with prefetch and no spills.
-  if (spec.head_dim == 64) tunables.min_blocks_per_sm = is_fp8(spec.dtype_kv) ? 4 : 3;
+  // Measured on H100 (bench/RESULTS.md, KJIT_DECODE_TUNING runs): 16-bit KV at head_dim 64 is
+  // fastest at 4 CTAs/SM without double buffering (two buffers need ~155 registers); FP8 tiles
+  // are half the size, so FP8 double-buffers at 4 CTAs/SM with no spills. At head_dim 128 FP8
+  // is best without double buffering at 3-4 CTAs/SM, 16-bit KV with no register cap (a cap of
+  // 128 spills).
+  const bool fp8 = is_fp8(spec.dtype_kv);
+  if (spec.head_dim == 64) {
+    tunables.prefetch = fp8;
+    tunables.min_blocks_per_sm = 4;
+  } else if (spec.head_dim == 128 && fp8) {
+    tunables.prefetch = false;
+    tunables.min_blocks_per_sm = 3;  // 4 spills ~150 bytes
+  } else {
+    tunables.prefetch = false;
+  }
   if (auto text = knobs::get("KJIT_DECODE_TUNING"))
     tunables = parse_decode_tunables(*text, tunables);
   return tunables;

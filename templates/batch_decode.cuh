@@ -112,25 +112,30 @@ __device__ __forceinline__ long long kv_row_offset(const BatchDecodeParams& p,
          element_bytes;
 }
 
-// Issues every load of the tile starting at token `base`. Tokens outside the item's range are
-// clamped into it (and masked later); clamped tokens stay inside the tile.
+// Element offset of a tile's first row when pages hold whole tiles (page_size % 16 == 0): one
+// page-table read per tile, issued a tile ahead of the tile's loads so they never wait for it.
+// 0 (unused) otherwise, or past the item's end.
+__device__ __forceinline__ long long tile_offset(const BatchDecodeParams& p,
+                                                 const BatchDecodeWorkItem& item, int base,
+                                                 int end_base) {
+  if (p.page_size % kBatchDecodeTileTokens != 0 || base >= end_base) return 0;
+  const int page = p.kv_indices[item.page_base + base / p.page_size];
+  return page * p.kv_stride_page + (base % p.page_size) * p.kv_stride_token +
+         item.kv_head * p.kv_stride_head;
+}
+
+// Issues every load of the tile starting at token `base` (`offset` from tile_offset()). Tokens
+// outside the item's range are clamped into it (and masked later); they stay inside the tile.
 template <class Traits>
 __device__ __forceinline__ void load_tile(const BatchDecodeParams& p,
-                                          const BatchDecodeWorkItem& item, int base, int r, int t,
-                                          TileLoads<Traits>& out) {
+                                          const BatchDecodeWorkItem& item, int base,
+                                          long long offset, int r, int t, TileLoads<Traits>& out) {
   const char* k_base = static_cast<const char*>(p.k);
   const char* v_base = static_cast<const char*>(p.v);
   const int last_token = item.token_end - 1;
-  // When pages hold whole tiles, one page-table read serves the tile.
   const bool tile_in_one_page = p.page_size % kBatchDecodeTileTokens == 0;
-  long long tile_offset = 0;
-  if (tile_in_one_page) {
-    const int page = p.kv_indices[item.page_base + base / p.page_size];
-    tile_offset = page * p.kv_stride_page + (base % p.page_size) * p.kv_stride_token +
-                  item.kv_head * p.kv_stride_head;
-  }
   auto row_offset = [&](int token) {
-    return tile_in_one_page ? (tile_offset + (token - base) * p.kv_stride_token) * Traits::kKVBytes
+    return tile_in_one_page ? (offset + (token - base) * p.kv_stride_token) * Traits::kKVBytes
                             : kv_row_offset(p, item, token, Traits::kKVBytes);
   };
 #pragma unroll
@@ -279,19 +284,27 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   const int end_base = end_tile * kBatchDecodeTileTokens;
   if constexpr (Traits::kPrefetch) {
     TileLoads<Traits> even, odd;
-    if (base < end_base) load_tile<Traits>(p, item, base, r, t, even);
+    long long even_offset = tile_offset(p, item, base, end_base);
+    long long odd_offset = tile_offset(p, item, base + kStride, end_base);
+    if (base < end_base) load_tile<Traits>(p, item, base, even_offset, r, t, even);
     for (; base < end_base; base += 2 * kStride) {
       const int second = base + kStride;
-      if (second < end_base) load_tile<Traits>(p, item, second, r, t, odd);
+      if (second < end_base) load_tile<Traits>(p, item, second, odd_offset, r, t, odd);
+      even_offset = tile_offset(p, item, second + kStride, end_base);
       process_tile(even, base);
       if (second >= end_base) break;
-      if (second + kStride < end_base) load_tile<Traits>(p, item, second + kStride, r, t, even);
+      if (second + kStride < end_base) {
+        load_tile<Traits>(p, item, second + kStride, even_offset, r, t, even);
+      }
+      odd_offset = tile_offset(p, item, second + 2 * kStride, end_base);
       process_tile(odd, second);
     }
   } else {
+    long long offset = tile_offset(p, item, base, end_base);
     for (; base < end_base; base += kStride) {
       TileLoads<Traits> loads;
-      load_tile<Traits>(p, item, base, r, t, loads);
+      load_tile<Traits>(p, item, base, offset, r, t, loads);
+      offset = tile_offset(p, item, base + kStride, end_base);
       process_tile(loads, base);
     }
   }

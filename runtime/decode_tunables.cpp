@@ -37,20 +37,15 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
 
 DecodeTunables choose_decode_tunables(const KernelSpec& spec) {
   DecodeTunables tunables;
-  // Measured on H100 (bench/RESULTS.md, KJIT_DECODE_TUNING runs): 16-bit KV at head_dim 64 is
-  // fastest at 4 CTAs/SM without double buffering (two buffers need ~155 registers); FP8 tiles
-  // are half the size, so FP8 double-buffers at 4 CTAs/SM with no spills. At head_dim 128 FP8
-  // is best without double buffering at 3-4 CTAs/SM, 16-bit KV with no register cap (a cap of
-  // 128 spills).
-  const bool fp8 = is_fp8(spec.dtype_kv);
-  if (spec.head_dim == 64) {
-    tunables.prefetch = fp8;
+  // Measured on H100 with kjit-bench's KJIT_DECODE_TUNING variants (bench/RESULTS.md): once
+  // page indices are read a tile ahead, double buffering no longer pays at head_dim 64 (S1:
+  // 217 vs 268 us BF16, 145 vs 148 us E4M3) while its registers cost occupancy, so it is off.
+  // 4 CTAs/SM is best for head_dim 64 and for FP8 at 128 (381 us, despite ~150 bytes of spill,
+  // vs 506 us at 3 CTAs/SM); 16-bit KV at 128 runs uncapped (a 128-register cap spills: 718 vs
+  // 440 us).
+  tunables.prefetch = false;
+  if (spec.head_dim == 64 || (spec.head_dim == 128 && is_fp8(spec.dtype_kv))) {
     tunables.min_blocks_per_sm = 4;
-  } else if (spec.head_dim == 128 && fp8) {
-    tunables.prefetch = false;
-    tunables.min_blocks_per_sm = 3;  // 4 spills ~150 bytes
-  } else {
-    tunables.prefetch = false;
   }
   if (auto text = knobs::get("KJIT_DECODE_TUNING"))
     tunables = parse_decode_tunables(*text, tunables);

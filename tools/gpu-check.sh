@@ -46,7 +46,15 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
     KJIT_DECODE_TUNING="$variant" build-device/kjit-bench --skip-jit 2>&1 | grep -vE "^JIT" | tee -a "$summary"
   done
 fi
-if [ "$what" != tests ]; then
+if [ "$what" = profile ] || [ -n "${KJIT_PROFILE:-}" ]; then
+  # ncu on one case (KJIT_PROFILE="S1 e4m3"), clocks left alone as METHOD.md asks.
+  read -r shape kv <<< "${KJIT_PROFILE:-S1 e4m3}"
+  ncu --clock-control none --set full -k regex:kjit_batch_decode -c 1 \
+      build-device/kjit-bench --only "$shape" --kv "$kv" --iterations 3 > "$out/ncu_${shape}_${kv}.txt" 2>&1
+  grep -E "Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Warp Cycles Per Issued|Issue Slots Busy|Stall|L1/TEX Hit|L2 Hit|Compute \(SM\)" \
+      "$out/ncu_${shape}_${kv}.txt" | head -40 | tee -a "$summary"
+fi
+if [ "$what" != tests ] && [ "$what" != profile ]; then
   python3 bench/decode_vs_torch.py --json "$out/decode_vs_torch.json" 2>&1 | tee "$out/bench.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   cat "$out/bench.log" >> "$summary"

@@ -268,17 +268,24 @@ int main(int argc, char** argv) {
   std::string json_path;
   int iterations = 20;
   bool skip_jit = false;
+  std::string only_shape, only_kv;  // filters, for profiling one case
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--load-one" && i + 3 < argc) return load_one(argv[i + 1], argv[i + 2], argv[i + 3]);
-    if (arg == "--skip-jit") {
+    if (arg == "--only" && i + 1 < argc) {
+      only_shape = argv[++i];
+    } else if (arg == "--kv" && i + 1 < argc) {
+      only_kv = argv[++i];
+    } else if (arg == "--skip-jit") {
       skip_jit = true;
     } else if (arg == "--json" && i + 1 < argc) {
       json_path = argv[++i];
     } else if (arg == "--iterations" && i + 1 < argc) {
       iterations = std::max(3, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: kjit-bench [--json FILE] [--iterations N] [--skip-jit]\n");
+      std::fprintf(stderr,
+                   "usage: kjit-bench [--json FILE] [--iterations N] [--skip-jit] [--only S1 --kv "
+                   "e4m3 (profile one case)]\n");
       return 2;
     }
   }
@@ -293,6 +300,14 @@ int main(int argc, char** argv) {
     const double copy = copy_bandwidth(flush, iterations);
     std::mt19937_64 rng(20261122);
     json rows = json::array();
+    if (!only_shape.empty()) {  // one case (for ncu): no table
+      for (const Shape& shape : shapes()) {
+        if (shape.name != only_shape) continue;
+        const kjit::DType kv = kjit::parse_dtype(only_kv.empty() ? "e4m3" : only_kv);
+        std::printf("%s\n", run_case(shape, kv, true, flush, copy, iterations, rng).dump().c_str());
+      }
+      return 0;
+    }
     for (const Shape& shape : shapes()) {
       for (bool sinks : {false, true}) {
         for (kjit::DType kv : {kjit::DType::kBF16, kjit::DType::kE4M3}) {

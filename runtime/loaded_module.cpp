@@ -7,21 +7,37 @@
 namespace kjit {
 namespace {
 
+// A value computed once per device and kept for the life of the process.
+template <typename T, typename Compute>
+T once_per_device(int device, Compute&& compute) {
+  static std::mutex mutex;
+  static std::map<int, T> values;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = values.find(device);
+  if (found == values.end()) found = values.emplace(device, compute(device)).first;
+  return found->second;
+}
+
+CUdevice device_handle(int device) {
+  CUdevice handle = 0;
+  KJIT_CUDA_CHECK(cuda_driver().cuDeviceGet(&handle, device));
+  return handle;
+}
+
+int device_attribute(int device, CUdevice_attribute attribute) {
+  int value = 0;
+  KJIT_CUDA_CHECK(cuda_driver().cuDeviceGetAttribute(&value, attribute, device_handle(device)));
+  return value;
+}
+
 // Primary contexts are retained once per device and never released: kernels stay loaded in them
 // for the life of the process.
 CUcontext primary_context(int device) {
-  static std::mutex mutex;
-  static std::map<int, CUcontext> contexts;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto found = contexts.find(device);
-  if (found != contexts.end()) return found->second;
-  const CudaDriver& cu = cuda_driver();
-  CUdevice handle = 0;
-  KJIT_CUDA_CHECK(cu.cuDeviceGet(&handle, device));
-  CUcontext context = nullptr;
-  KJIT_CUDA_CHECK(cu.cuDevicePrimaryCtxRetain(&context, handle));
-  contexts[device] = context;
-  return context;
+  return once_per_device<CUcontext>(device, [](int ordinal) {
+    CUcontext context = nullptr;
+    KJIT_CUDA_CHECK(cuda_driver().cuDevicePrimaryCtxRetain(&context, device_handle(ordinal)));
+    return context;
+  });
 }
 
 // Makes a device's primary context current for a scope, restoring the caller's afterwards.
@@ -58,37 +74,16 @@ int current_device() {
 }
 
 GpuArch device_arch(int device) {
-  static std::mutex mutex;
-  static std::map<int, GpuArch> archs;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto found = archs.find(device);
-  if (found != archs.end()) return found->second;
-  const CudaDriver& cu = cuda_driver();
-  CUdevice handle = 0;
-  KJIT_CUDA_CHECK(cu.cuDeviceGet(&handle, device));
-  GpuArch arch;
-  KJIT_CUDA_CHECK(
-      cu.cuDeviceGetAttribute(&arch.major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, handle));
-  KJIT_CUDA_CHECK(
-      cu.cuDeviceGetAttribute(&arch.minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, handle));
-  archs[device] = arch;
-  return arch;
+  return once_per_device<GpuArch>(device, [](int ordinal) {
+    return GpuArch{device_attribute(ordinal, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+                   device_attribute(ordinal, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)};
+  });
 }
 
 int device_sm_count(int device) {
-  static std::mutex mutex;
-  static std::map<int, int> counts;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto found = counts.find(device);
-  if (found != counts.end()) return found->second;
-  const CudaDriver& cu = cuda_driver();
-  CUdevice handle = 0;
-  KJIT_CUDA_CHECK(cu.cuDeviceGet(&handle, device));
-  int count = 0;
-  KJIT_CUDA_CHECK(
-      cu.cuDeviceGetAttribute(&count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, handle));
-  counts[device] = count;
-  return count;
+  return once_per_device<int>(device, [](int ordinal) {
+    return device_attribute(ordinal, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+  });
 }
 
 CUfunction LoadedModule::function(const std::string& entry_point, int device) {

@@ -154,7 +154,14 @@ std::optional<CacheEntry> SqliteStore::find(const std::string& key) {
 }
 
 void SqliteStore::put(const CacheEntry& entry) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    insert(entry);
+  }
+  if (max_bytes_ > 0) prune(max_bytes_);
+}
+
+void SqliteStore::insert(const CacheEntry& entry) {
   in_transaction(*db_, [&] {
     Statement(*db_,
               "INSERT OR REPLACE INTO kernels(key, uri, arch, nvrtc_version, options, "
@@ -232,6 +239,51 @@ CacheStats SqliteStore::stats() {
     if (counters.text(0) == "misses") stats.misses = counters.integer(1);
   }
   return stats;
+}
+
+std::vector<CacheEntry> SqliteStore::prune(std::int64_t max_bytes, std::int64_t unused_since,
+                                           const std::string& match) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<CacheEntry> evicted;
+  in_transaction(*db_, [&] {
+    // Newest first, a running total of sizes: whatever lies past the cap, or is too old, goes.
+    Statement victims(
+        *db_, fmt::format("SELECT {} FROM (SELECT *, sum(cubin_bytes) OVER (ORDER BY "
+                          "last_used_at DESC, created_at DESC, key) AS running FROM kernels "
+                          "WHERE instr(uri, ?3) > 0 OR ?3 = '') WHERE running > ?1 OR "
+                          "last_used_at < ?2",
+                          kSummaryColumns));
+    victims.bind(1, max_bytes).bind(2, unused_since).bind(3, match);
+    while (victims.step()) evicted.push_back(read_summary(victims));
+    for (const CacheEntry& entry : evicted) {
+      Statement(*db_, "DELETE FROM kernels WHERE key = ?1").bind(1, entry.key).run();
+    }
+  });
+  return evicted;
+}
+
+std::vector<CacheEntry> SqliteStore::verify(bool fix) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<CacheEntry> bad;
+  {
+    Statement all(*db_, fmt::format("SELECT {}, cubin FROM kernels", kSummaryColumns));
+    while (all.step()) {
+      CacheEntry entry = read_summary(all);
+      const std::string cubin = all.blob(12);
+      if (static_cast<std::int64_t>(cubin.size()) != entry.cubin_bytes ||
+          sha256_hex(cubin) != entry.cubin_sha256) {
+        bad.push_back(std::move(entry));
+      }
+    }
+  }
+  if (fix) {
+    in_transaction(*db_, [&] {
+      for (const CacheEntry& entry : bad) {
+        Statement(*db_, "DELETE FROM kernels WHERE key = ?1").bind(1, entry.key).run();
+      }
+    });
+  }
+  return bad;
 }
 
 std::string SqliteStore::integrity_check() {

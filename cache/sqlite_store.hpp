@@ -63,15 +63,28 @@ class SqliteStore {
   CacheStats stats();
   // SQLite's PRAGMA integrity_check: "ok", or what is wrong.
   std::string integrity_check();
+
+  // Evicts least recently used entries until the cubins total at most `max_bytes`; also those
+  // last used before `unused_since` (unix seconds, 0: no age limit) and, when `match` is not
+  // empty, only entries whose URI contains it. Returns the evicted entries, in one transaction.
+  std::vector<CacheEntry> prune(std::int64_t max_bytes, std::int64_t unused_since = 0,
+                                const std::string& match = "");
+  // Entries whose cubin fails its checksum (deleted when `fix`).
+  std::vector<CacheEntry> verify(bool fix);
+
+  // Size cap applied after every put (KJIT_CACHE_MAX_BYTES; 0 = none).
+  void set_max_bytes(std::int64_t max_bytes) { max_bytes_ = max_bytes; }
   const std::string& location() const { return location_; }
 
  private:
   SqliteStore(std::unique_ptr<Database> db, std::string location);
   void bump_counter(const char* name);
+  void insert(const CacheEntry& entry);  // mutex_ held
 
   std::mutex mutex_;  // one connection, used by one thread at a time
   std::unique_ptr<Database> db_;
   std::string location_;
+  std::int64_t max_bytes_ = 0;
 };
 
 }  // namespace kjit::cache

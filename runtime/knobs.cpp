@@ -54,4 +54,21 @@ std::uint64_t parse_size(const std::string& text) {
   return std::stoull(text.substr(0, digits)) * unit;
 }
 
+std::int64_t parse_duration(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  const std::string unit = text.substr(digits);
+  std::int64_t seconds = 0;
+  if (unit == "s") seconds = 1;
+  if (unit == "m") seconds = 60;
+  if (unit == "h") seconds = 3600;
+  if (unit == "d") seconds = 86400;
+  if (digits == 0 || digits > 9 || seconds == 0) {
+    throw InvalidArgument(fmt::format(
+        "invalid duration '{}': expected a whole number with a unit s, m, h or d, e.g. 30d or 12h",
+        text));
+  }
+  return std::stoll(text.substr(0, digits)) * seconds;
+}
+
 }  // namespace kjit::knobs

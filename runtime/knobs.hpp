@@ -41,4 +41,7 @@ std::optional<std::string> libcuda_path();
 // Parses "500M", "2G", "1024" (bytes, binary units). Throws InvalidArgument naming the format.
 std::uint64_t parse_size(const std::string& text);
 
+// Parses "30d", "12h", "15m", "45s" into seconds. Throws InvalidArgument naming the format.
+std::int64_t parse_duration(const std::string& text);
+
 }  // namespace kjit::knobs

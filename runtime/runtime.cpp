@@ -75,12 +75,18 @@ RuntimeOptions RuntimeOptions::from_environment() {
   options.disk_cache = knobs::cache_enabled();
   options.cache_dir = cache::default_cache_dir();
   options.jit_disabled = knobs::jit_disabled();
+  try {
+    options.cache_max_bytes = knobs::cache_max_bytes();
+  } catch (const InvalidArgument& error) {
+    log::warn("KJIT_CACHE_MAX_BYTES ignored: {}; using 2G", error.what());
+  }
   if (auto dir = knobs::template_dir()) options.template_dir = *dir;
   return options;
 }
 
 Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
   store_ = open_store(options_);
+  store_->set_max_bytes(static_cast<std::int64_t>(options_.cache_max_bytes));
   if (options_.template_dir) {
     owned_templates_ =
         std::make_unique<TemplateLibrary>(TemplateLibrary::from_directory(*options_.template_dir));

@@ -3,6 +3,7 @@
 // and owns the in-process memo (single flight per kernel).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -67,10 +68,12 @@ class Kernel {
 struct RuntimeOptions {
   bool disk_cache = true;  // false: in-memory cache only
   std::filesystem::path cache_dir;
-  bool jit_disabled = false;  // a miss on disk is an error instead of a compile
+  bool jit_disabled = false;                   // a miss on disk is an error instead of a compile
+  std::uint64_t cache_max_bytes = 2ull << 30;  // least recently used evicted past this
   std::optional<std::filesystem::path> template_dir;
 
-  // KJIT_CACHE, KJIT_CACHE_DIR (or the XDG default), KJIT_DISABLE_JIT, KJIT_TEMPLATE_DIR.
+  // KJIT_CACHE, KJIT_CACHE_DIR (or the XDG default), KJIT_CACHE_MAX_BYTES, KJIT_DISABLE_JIT,
+  // KJIT_TEMPLATE_DIR.
   static RuntimeOptions from_environment();
 };
 

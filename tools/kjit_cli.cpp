@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -14,6 +15,7 @@
 #include "cache/sqlite_store.hpp"
 #include "errors.hpp"
 #include "guard.hpp"
+#include "knobs.hpp"
 #include "loaded_module.hpp"
 #include "nvrtc_compiler.hpp"
 #include "runtime.hpp"
@@ -185,6 +187,56 @@ int run_clear(const GlobalOptions& global, const std::string& match) {
   return kExitOk;
 }
 
+int run_prune(const GlobalOptions& global, const std::string& max_size,
+              const std::string& older_than, const std::string& match) {
+  if (max_size.empty() && older_than.empty() && match.empty()) {
+    throw kjit::InvalidArgument("prune needs --max-size, --older-than or --match");
+  }
+  const std::int64_t max_bytes = max_size.empty()
+                                     ? std::numeric_limits<std::int64_t>::max()
+                                     : static_cast<std::int64_t>(kjit::knobs::parse_size(max_size));
+  std::int64_t unused_since = 0;
+  if (!older_than.empty())
+    unused_since = std::time(nullptr) - kjit::knobs::parse_duration(older_than);
+  // --match alone removes every matching entry.
+  const std::int64_t cap = (max_size.empty() && older_than.empty()) ? 0 : max_bytes;
+  kjit::Runtime runtime(runtime_options(global));
+  const auto evicted = runtime.store().prune(cap, unused_since, match);
+  if (global.json) {
+    json rows = json::array();
+    for (const auto& entry : evicted) rows.push_back(entry_json(entry));
+    print_json({{"evicted", rows}});
+    return kExitOk;
+  }
+  for (const auto& entry : evicted) {
+    std::cout << fmt::format("evicted {} ({} bytes, last used {})\n", entry.uri, entry.cubin_bytes,
+                             iso_time(entry.last_used_at));
+  }
+  std::cout << fmt::format("evicted {} entr{}\n", evicted.size(),
+                           evicted.size() == 1 ? "y" : "ies");
+  return kExitOk;
+}
+
+int run_verify(const GlobalOptions& global, bool fix) {
+  kjit::Runtime runtime(runtime_options(global));
+  const std::string integrity = runtime.store().integrity_check();
+  const auto bad = runtime.store().verify(fix);
+  if (global.json) {
+    json rows = json::array();
+    for (const auto& entry : bad) rows.push_back(entry_json(entry));
+    print_json({{"integrity", integrity}, {"bad_entries", rows}, {"fixed", fix}});
+  } else {
+    std::cout << "database integrity: " << integrity << "\n";
+    for (const auto& entry : bad) {
+      std::cout << fmt::format("checksum mismatch: {} ({}){}\n", entry.uri, entry.key.substr(0, 16),
+                               fix ? ", removed" : "");
+    }
+    std::cout << fmt::format("{} entr{} failed verification\n", bad.size(),
+                             bad.size() == 1 ? "y" : "ies");
+  }
+  return integrity == "ok" && (bad.empty() || fix) ? kExitOk : kExitError;
+}
+
 int run_doctor(const GlobalOptions& global) {
   json report;
   report["kjit_version"] = KJIT_VERSION;
@@ -315,6 +367,17 @@ int main(int argc, char** argv) {
   auto* clear_command = app.add_subcommand("clear", "remove cached kernels");
   clear_command->add_option("--match", match, "only URIs containing this text");
   auto* doctor_command = app.add_subcommand("doctor", "check NVRTC, driver, GPUs and the cache");
+  std::string max_size, older_than;
+  auto* prune_command = app.add_subcommand("prune", "evict cached kernels; prints what it evicted");
+  prune_command->add_option("--max-size", max_size,
+                            "keep at most SIZE, least recently used go (500M, 2G)");
+  prune_command->add_option("--older-than", older_than,
+                            "evict entries unused for DURATION (30d, 12h)");
+  prune_command->add_option("--match", match, "only URIs containing this text");
+  bool fix = false;
+  auto* verify_command =
+      app.add_subcommand("verify", "check every entry's checksum and the database");
+  verify_command->add_flag("--fix", fix, "remove entries that fail");
 
   try {
     app.parse(argc, argv);
@@ -332,6 +395,8 @@ int main(int argc, char** argv) {
     if (*stats_command) return run_stats(global);
     if (*clear_command) return run_clear(global, match);
     if (*doctor_command) return run_doctor(global);
+    if (*prune_command) return run_prune(global, max_size, older_than, match);
+    if (*verify_command) return run_verify(global, fix);
   } catch (const kjit::GuardError& error) {
     std::cerr << "kjit: rejected: " << error.what() << "\n";
     return kExitRejected;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "cache/cache_dir.hpp"
@@ -146,4 +147,63 @@ TEST_CASE("cache directories that are not private are refused") {
   std::ofstream(dir.path() / "file") << "x";
   CHECK(kjit::cache::prepare_cache_dir(dir.path() / "file").find("not a directory") !=
         std::string::npos);
+}
+
+TEST_CASE("prune keeps the total under the cap, least recently used first") {
+  kjit::testing::TempDir dir;
+  auto store = SqliteStore::open(dir.path());
+  // Five 1000-byte entries, last used at t = 100, 500, 200, 400, 300.
+  const std::int64_t last_used[] = {100, 500, 200, 400, 300};
+  for (int i = 0; i < 5; ++i) {
+    CacheEntry entry = make_entry("uri_" + std::to_string(i), std::string(1000, 'a' + i));
+    entry.last_used_at = last_used[i];
+    store->put(entry);
+  }
+  const auto evicted = store->prune(2500);
+  REQUIRE(evicted.size() == 3);
+  std::set<std::string> gone;
+  for (const auto& entry : evicted) gone.insert(entry.uri);
+  CHECK(gone == std::set<std::string>{"uri_0", "uri_2", "uri_4"});  // used at 100, 200, 300
+  CHECK(store->stats().total_bytes <= 2500);
+  CHECK(store->list().size() == 2);
+
+  // Age limit, and a match that confines pruning.
+  CHECK(store->prune(1 << 30, 450, "uri_1").empty());  // uri_1 was used at 500
+  CHECK(store->prune(1 << 30, 450).size() == 1);       // uri_3 (400) is older than 450
+  CHECK(store->list().size() == 1);
+}
+
+TEST_CASE("the size cap is applied on every store") {
+  kjit::testing::TempDir dir;
+  auto store = SqliteStore::open(dir.path());
+  store->set_max_bytes(3000);
+  for (int i = 0; i < 10; ++i) {
+    CacheEntry entry = make_entry("capped_" + std::to_string(i), std::string(1000, 'x'));
+    entry.last_used_at = 1000 + i;
+    store->put(entry);
+    CHECK(store->stats().total_bytes <= 3000);
+  }
+  std::set<std::string> kept;
+  for (const auto& entry : store->list()) kept.insert(entry.uri);
+  CHECK(kept == std::set<std::string>{"capped_7", "capped_8", "capped_9"});
+}
+
+TEST_CASE("verify finds corrupted entries and removes them with fix") {
+  kjit::testing::TempDir dir;
+  const CacheEntry good = make_entry("good", std::string(512, 'g'));
+  const CacheEntry bad = make_entry("bad", std::string(512, 'b'));
+  {
+    auto store = SqliteStore::open(dir.path());
+    store->put(good);
+    store->put(bad);
+  }
+  corrupt_cubin(dir.path(), bad.key);
+  auto store = SqliteStore::open(dir.path());
+  const auto found = store->verify(false);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].uri == "bad");
+  CHECK(store->list().size() == 2);  // reported, not removed
+  CHECK(store->verify(true).size() == 1);
+  CHECK(store->verify(false).empty());
+  CHECK(store->list().size() == 1);
 }

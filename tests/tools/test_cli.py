@@ -138,3 +138,34 @@ def test_compile_without_gpu_or_arch_says_what_to_do(cache):
     result = kjit(cache, "compile", "batch_decode", "--dtype-q", "bf16", "--dtype-kv", "bf16",
                   "--head-dim", "64", check_rc=1)
     assert "--arch" in result.stderr
+
+
+def test_prune_and_verify(cache):
+    kjit(cache, *GPT_OSS)
+    kjit(cache, "compile", "batch_decode", "--dtype-q", "bf16", "--dtype-kv", "bf16",
+         "--head-dim", "64", "--arch", "sm_90")
+    report = kjit_json(cache, "verify")
+    assert report["integrity"] == "ok" and report["bad_entries"] == []
+    assert kjit_json(cache, "prune", "--older-than", "30d")["evicted"] == []
+    evicted = kjit_json(cache, "prune", "--max-size", "1K")["evicted"]
+    assert len(evicted) == 2 and kjit_json(cache, "list") == []
+    kjit(cache, *GPT_OSS)
+    assert "evicted 1 entry" in kjit(cache, "prune", "--match", "attention_sink").stdout
+    kjit(cache, "prune", check_rc=2)                       # nothing to prune by
+    kjit(cache, "prune", "--max-size", "2X", check_rc=2)   # SIZE accepts 500M, 2G
+    kjit(cache, "prune", "--older-than", "soon", check_rc=2)
+
+
+def test_verify_exit_code_on_a_corrupt_entry(cache):
+    import sqlite3
+    kjit(cache, *GPT_OSS)
+    db = sqlite3.connect(cache / "kernels.sqlite3")
+    (cubin,) = db.execute("SELECT cubin FROM kernels").fetchone()
+    db.execute("UPDATE kernels SET cubin = ?", (bytes([cubin[0] ^ 1]) + cubin[1:],))
+    db.commit()
+    db.close()
+    result = kjit(cache, "verify", check_rc=1)
+    assert "checksum mismatch" in result.stdout
+    kjit(cache, "verify", "--fix", check_rc=0)
+    kjit(cache, "verify", check_rc=0)
+    assert kjit_json(cache, "list") == []

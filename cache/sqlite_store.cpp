@@ -37,6 +37,8 @@ CREATE INDEX IF NOT EXISTS kernels_by_last_use ON kernels(last_used_at);
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 )sql";
 
+constexpr std::int64_t kLastUseResolutionSeconds = 60;
+
 constexpr const char* kSummaryColumns =
     "key, uri, arch, nvrtc_version, options, source_sha256, cubin_bytes, cubin_sha256, "
     "compile_ms, created_at, last_used_at, hits";
@@ -126,31 +128,45 @@ void SqliteStore::bump_counter(const char* name) {
 
 std::optional<CacheEntry> SqliteStore::find(const std::string& key) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement query(*db_,
-                  fmt::format("SELECT {}, cubin FROM kernels WHERE key = ?1", kSummaryColumns));
-  query.bind(1, key);
-  if (!query.step()) {
+  std::optional<CacheEntry> found;
+  {
+    // The read transaction must end before any write: upgrading it after another process
+    // committed fails at once with SQLITE_BUSY_SNAPSHOT, whatever the busy timeout.
+    Statement query(*db_,
+                    fmt::format("SELECT {}, cubin FROM kernels WHERE key = ?1", kSummaryColumns));
+    query.bind(1, key);
+    if (query.step()) {
+      found = read_summary(query);
+      found->cubin = query.blob(12);
+    }
+  }
+  if (!found) {
     bump_counter("misses");
     return std::nullopt;
   }
-  CacheEntry entry = read_summary(query);
-  entry.cubin = query.blob(12);
-  if (static_cast<std::int64_t>(entry.cubin.size()) != entry.cubin_bytes ||
-      sha256_hex(entry.cubin) != entry.cubin_sha256) {
-    log::warn("cache entry {} ({}) failed its checksum; dropped and will be recompiled", entry.uri,
+  if (static_cast<std::int64_t>(found->cubin.size()) != found->cubin_bytes ||
+      sha256_hex(found->cubin) != found->cubin_sha256) {
+    log::warn("cache entry {} ({}) failed its checksum; dropped and will be recompiled", found->uri,
               key.substr(0, 16));
     Statement(*db_, "DELETE FROM kernels WHERE key = ?1").bind(1, key).run();
     bump_counter("misses");
     return std::nullopt;
   }
-  entry.last_used_at = now_seconds();
-  ++entry.hits;
-  Statement(*db_, "UPDATE kernels SET hits = hits + 1, last_used_at = ?2 WHERE key = ?1")
-      .bind(1, key)
-      .bind(2, entry.last_used_at)
-      .run();
-  bump_counter("hits");
-  return entry;
+  // Use is recorded at most once a minute per entry, so warm lookups from many processes do
+  // not queue for the write lock; hits therefore count uses a minute or more apart.
+  const std::int64_t now = now_seconds();
+  if (found->last_used_at + kLastUseResolutionSeconds <= now) {
+    in_transaction(*db_, [&] {
+      Statement(*db_, "UPDATE kernels SET hits = hits + 1, last_used_at = ?2 WHERE key = ?1")
+          .bind(1, key)
+          .bind(2, now)
+          .run();
+      bump_counter("hits");
+    });
+    found->last_used_at = now;
+    ++found->hits;
+  }
+  return found;
 }
 
 void SqliteStore::put(const CacheEntry& entry) {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "cache/cache_dir.hpp"
+#include "cache/compile_claim.hpp"
 #include "cache/sqlite_store.hpp"
 #include "cache_key.hpp"
 #include "errors.hpp"
@@ -18,6 +19,9 @@
 
 namespace kjit {
 namespace {
+
+// How long a process waits for another one compiling the same kernel before compiling it too.
+constexpr std::chrono::milliseconds kClaimTimeout{60000};
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -151,11 +155,21 @@ std::shared_ptr<KernelRecord> Runtime::load_or_compile(const KernelSpec& spec, c
   record->arch = arch;
   record->entry_points = rendered.entry_points;
 
-  std::optional<cache::CacheEntry> stored;
-  try {
-    stored = store_->find(record->key);
-  } catch (const CacheError& error) {
-    log::warn("cache lookup failed ({}); compiling {}", error.what(), record->uri);
+  auto find_stored = [&]() -> std::optional<cache::CacheEntry> {
+    try {
+      return store_->find(record->key);
+    } catch (const CacheError& error) {
+      log::warn("cache lookup failed ({}); compiling {}", error.what(), record->uri);
+      return std::nullopt;
+    }
+  };
+  std::optional<cache::CacheEntry> stored = find_stored();
+  // A miss on disk: claim the key so that concurrent processes compile it once, then look
+  // again: another process may have stored it between our miss and our claim.
+  std::optional<cache::CompileClaim> claim;
+  if (!stored && !options_.jit_disabled && store_->location() != ":memory:") {
+    claim.emplace(cache::CompileClaim::acquire(options_.cache_dir, record->key, kClaimTimeout));
+    stored = find_stored();
   }
   if (stored) {
     record->cubin = std::move(stored->cubin);

@@ -178,12 +178,20 @@ void SqliteStore::put(const CacheEntry& entry) {
 }
 
 void SqliteStore::insert(const CacheEntry& entry) {
-  in_transaction(*db_, [&] {
-    Statement(*db_,
-              "INSERT OR REPLACE INTO kernels(key, uri, arch, nvrtc_version, options, "
-              "source_sha256, source, cubin, cubin_bytes, cubin_sha256, compile_ms, created_at, "
-              "last_used_at, hits) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-              "?14)")
+  in_transaction(*db_, [&] { write_entry(entry, "INSERT OR REPLACE"); });
+}
+
+void SqliteStore::insert_ignore(const CacheEntry& entry) { write_entry(entry, "INSERT OR IGNORE"); }
+
+void SqliteStore::write_entry(const CacheEntry& entry, const char* verb) {
+  {
+    Statement(
+        *db_,
+        std::string(verb) +
+            " INTO kernels(key, uri, arch, nvrtc_version, options, "
+            "source_sha256, source, cubin, cubin_bytes, cubin_sha256, compile_ms, created_at, "
+            "last_used_at, hits) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+            "?14)")
         .bind(1, entry.key)
         .bind(2, entry.uri)
         .bind(3, entry.arch)
@@ -199,7 +207,7 @@ void SqliteStore::insert(const CacheEntry& entry) {
         .bind(13, entry.last_used_at)
         .bind(14, entry.hits)
         .run();
-  });
+  }
 }
 
 std::vector<CacheEntry> SqliteStore::list(const std::string& match) {
@@ -300,6 +308,75 @@ std::vector<CacheEntry> SqliteStore::verify(bool fix) {
     });
   }
   return bad;
+}
+
+std::int64_t SqliteStore::export_bundle(const std::filesystem::path& file,
+                                        const std::string& match) {
+  if (std::filesystem::exists(file)) {
+    throw CacheError(
+        fmt::format("{} already exists; kjit export does not overwrite files", file.string()));
+  }
+  {
+    Database bundle(file.string());  // creates it with kjit's schema
+    bundle.execute(kSchema);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement(*db_, "ATTACH DATABASE ?1 AS bundle").bind(1, file.string()).run();
+  std::int64_t written = 0;
+  try {
+    in_transaction(*db_, [&] {
+      Statement(*db_,
+                "INSERT INTO bundle.kernels SELECT * FROM main.kernels "
+                "WHERE instr(uri, ?1) > 0 OR ?1 = ''")
+          .bind(1, match)
+          .run();
+      written = db_->changes();
+    });
+  } catch (...) {
+    db_->execute("DETACH DATABASE bundle");
+    throw;
+  }
+  db_->execute("DETACH DATABASE bundle");
+  return written;
+}
+
+SqliteStore::ImportResult SqliteStore::import_bundle(const std::filesystem::path& file) {
+  if (!std::filesystem::is_regular_file(file)) {
+    throw CacheError(fmt::format("{} is not a file", file.string()));
+  }
+  // Read the bundle through its own read-only connection: a corrupt file fails here.
+  std::vector<CacheEntry> entries;
+  try {
+    Database bundle("file:" + file.string() + "?mode=ro");
+    Statement all(bundle, fmt::format("SELECT {}, cubin, source FROM kernels", kSummaryColumns));
+    while (all.step()) {
+      CacheEntry entry = read_summary(all);
+      entry.cubin = all.blob(12);
+      entry.source = all.blob(13);
+      entries.push_back(std::move(entry));
+    }
+  } catch (const CacheError& error) {
+    throw CacheError(
+        fmt::format("{} is not a readable kjit bundle: {}", file.string(), error.what()));
+  }
+  ImportResult result;
+  std::lock_guard<std::mutex> lock(mutex_);
+  in_transaction(*db_, [&] {
+    for (const CacheEntry& entry : entries) {
+      if (static_cast<std::int64_t>(entry.cubin.size()) != entry.cubin_bytes ||
+          sha256_hex(entry.cubin) != entry.cubin_sha256 || entry.key.size() != 64) {
+        ++result.rejected;
+        continue;
+      }
+      insert_ignore(entry);
+      if (db_->changes() > 0) {
+        ++result.imported;
+      } else {
+        ++result.present;
+      }
+    }
+  });
+  return result;
 }
 
 std::string SqliteStore::integrity_check() {

@@ -72,6 +72,20 @@ class SqliteStore {
   // Entries whose cubin fails its checksum (deleted when `fix`).
   std::vector<CacheEntry> verify(bool fix);
 
+  // Writes the entries whose URI contains `match` (all when empty) to a new, self-contained
+  // database file (a bundle); refuses to overwrite. Returns how many were written.
+  std::int64_t export_bundle(const std::filesystem::path& file, const std::string& match);
+
+  struct ImportResult {
+    std::int64_t imported = 0;  // new entries
+    std::int64_t present = 0;   // already here (same key)
+    std::int64_t rejected = 0;  // failed their checksum: never imported
+  };
+  // Verifies and merges a bundle. Entries for another NVRTC or arch are kept: their keys differ,
+  // so they are only ever served to the target they were built for. Throws CacheError when the
+  // file is not a kjit bundle.
+  ImportResult import_bundle(const std::filesystem::path& file);
+
   // Size cap applied after every put (KJIT_CACHE_MAX_BYTES; 0 = none).
   void set_max_bytes(std::int64_t max_bytes) { max_bytes_ = max_bytes; }
   const std::string& location() const { return location_; }
@@ -79,7 +93,9 @@ class SqliteStore {
  private:
   SqliteStore(std::unique_ptr<Database> db, std::string location);
   void bump_counter(const char* name);
-  void insert(const CacheEntry& entry);  // mutex_ held
+  void insert(const CacheEntry& entry);         // mutex_ held; own transaction
+  void insert_ignore(const CacheEntry& entry);  // mutex_ held; inside a transaction
+  void write_entry(const CacheEntry& entry, const char* verb);
 
   std::mutex mutex_;  // one connection, used by one thread at a time
   std::unique_ptr<Database> db_;

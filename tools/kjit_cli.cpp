@@ -1,11 +1,18 @@
 // kjit: compile, inspect and clear the kernel cache.
 //   exit codes: 0 ok, 1 error, 2 usage, 3 rejected by the guard
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -19,6 +26,7 @@
 #include "loaded_module.hpp"
 #include "nvrtc_compiler.hpp"
 #include "runtime.hpp"
+#include "uri.hpp"
 
 namespace {
 
@@ -237,6 +245,160 @@ int run_verify(const GlobalOptions& global, bool fix) {
   return integrity == "ok" && (bad.empty() || fix) ? kExitOk : kExitError;
 }
 
+// Variants a model needs, by preset name.
+std::vector<kjit::KernelSpec> preset_specs(const std::string& name) {
+  std::vector<kjit::KernelSpec> specs;
+  auto add = [&](kjit::DType q, kjit::DType kv, int head_dim, bool sinks, bool swa) {
+    kjit::KernelSpec spec;
+    spec.dtype_q = q;
+    spec.dtype_kv = kv;
+    spec.head_dim = head_dim;
+    spec.use_sinks = sinks;
+    spec.use_swa = swa;
+    specs.push_back(spec);
+  };
+  using kjit::DType;
+  if (name == "gpt-oss-120b" || name == "gpt-oss-20b") {
+    // Sinks everywhere; layers alternate full and 128-token sliding-window attention.
+    for (DType q : {DType::kBF16, DType::kF16}) {
+      for (DType kv : {DType::kBF16, DType::kE4M3}) {
+        for (bool swa : {false, true}) add(q, kv, 64, true, swa);
+      }
+    }
+  } else if (name == "llama-3-70b" || name == "llama-3-8b") {
+    for (DType q : {DType::kBF16, DType::kF16}) {
+      for (DType kv : {DType::kBF16, DType::kF16, DType::kE4M3}) add(q, kv, 128, false, false);
+    }
+  } else {
+    throw kjit::InvalidArgument(fmt::format(
+        "unknown preset '{}': presets are gpt-oss-120b, gpt-oss-20b, llama-3-70b, llama-3-8b, or "
+        "give a JSON file of specs",
+        name));
+  }
+  return specs;
+}
+
+// A JSON array of {"dtype_q", "dtype_kv", "head_dim", ["dtype_o", "use_sinks", "use_swa",
+// "use_logits_cap"]}.
+std::vector<kjit::KernelSpec> file_specs(const std::string& path) {
+  std::ifstream file(path);
+  json document;
+  try {
+    document = json::parse(file);
+  } catch (const json::exception& error) {
+    throw kjit::InvalidArgument(fmt::format("{}: not a JSON spec list ({})", path, error.what()));
+  }
+  if (!document.is_array()) throw kjit::InvalidArgument(path + ": expected a JSON array of specs");
+  std::vector<kjit::KernelSpec> specs;
+  for (const json& item : document) {
+    try {
+      kjit::KernelSpec spec;
+      spec.dtype_q = kjit::parse_dtype(item.at("dtype_q").get<std::string>());
+      spec.dtype_kv = kjit::parse_dtype(item.at("dtype_kv").get<std::string>());
+      if (item.contains("dtype_o"))
+        spec.dtype_o = kjit::parse_dtype(item["dtype_o"].get<std::string>());
+      spec.head_dim = item.at("head_dim").get<int>();
+      spec.use_sinks = item.value("use_sinks", false);
+      spec.use_swa = item.value("use_swa", false);
+      spec.use_logits_cap = item.value("use_logits_cap", false);
+      specs.push_back(spec);
+    } catch (const json::exception& error) {
+      throw kjit::InvalidArgument(
+          fmt::format("{}: bad spec {}: {}", path, item.dump(), error.what()));
+    }
+  }
+  return specs;
+}
+
+int run_warm(const GlobalOptions& global, const std::string& what, const std::string& arch_name,
+             int jobs) {
+  const bool is_file = what.find(".json") != std::string::npos || std::ifstream(what).good();
+  const std::vector<kjit::KernelSpec> specs = is_file ? file_specs(what) : preset_specs(what);
+  const kjit::GpuArch arch = arch_name.empty() ? kjit::device_arch(kjit::current_device())
+                                               : kjit::GpuArch::parse(arch_name);
+  kjit::Runtime runtime(runtime_options(global));
+  std::vector<json> results(specs.size());
+  std::atomic<std::size_t> next{0}, done{0};
+  std::mutex output;
+  const bool terminal = isatty(STDOUT_FILENO) && !global.json;
+  auto worker = [&] {
+    for (std::size_t i = next++; i < specs.size(); i = next++) {
+      json row{{"uri", kjit::make_uri(specs[i])}};
+      try {
+        const kjit::Kernel kernel = runtime.get(specs[i], arch);
+        row["origin"] = kjit::origin_name(kernel.origin());
+        row["compile_ms"] = kernel.compile_ms();
+      } catch (const std::exception& error) {
+        row["origin"] = "failed";
+        row["error"] = error.what();
+      }
+      std::lock_guard<std::mutex> lock(output);
+      results[i] = row;
+      const std::size_t finished = ++done;
+      if (terminal) {
+        const int width = 30, filled = static_cast<int>(width * finished / specs.size());
+        std::cout << fmt::format("\r[{}{}] {}/{} {}", std::string(filled, '#'),
+                                 std::string(width - filled, ' '), finished, specs.size(),
+                                 finished == specs.size() ? "\n" : "")
+                  << std::flush;
+      } else if (!global.json) {
+        std::cout << fmt::format(
+            "{:<8} {}{}\n", row["origin"].get<std::string>(), row["uri"].get<std::string>(),
+            row.contains("error") ? "\n  " + row["error"].get<std::string>() : "");
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int j = 0; j < std::max(1, jobs); ++j) threads.emplace_back(worker);
+  for (auto& thread : threads) thread.join();
+
+  int compiled = 0, cached = 0, failed = 0;
+  for (const json& row : results) {
+    const std::string origin = row["origin"];
+    compiled += origin == "compiled";
+    failed += origin == "failed";
+    cached += origin == "disk" || origin == "memory";
+  }
+  if (global.json) {
+    print_json({{"arch", arch.name()},
+                {"compiled", compiled},
+                {"cached", cached},
+                {"failed", failed},
+                {"kernels", results}});
+  } else {
+    std::cout << fmt::format("{} for {}: {} compiled, {} already cached, {} failed\n", what,
+                             arch.name(), compiled, cached, failed);
+  }
+  return failed == 0 ? kExitOk : kExitError;
+}
+
+int run_export(const GlobalOptions& global, const std::string& file, const std::string& match) {
+  kjit::Runtime runtime(runtime_options(global));
+  const std::int64_t written = runtime.store().export_bundle(file, match);
+  if (global.json) {
+    print_json({{"file", file}, {"exported", written}});
+  } else {
+    std::cout << fmt::format("exported {} entr{} to {}\n", written, written == 1 ? "y" : "ies",
+                             file);
+  }
+  return kExitOk;
+}
+
+int run_import(const GlobalOptions& global, const std::string& file) {
+  kjit::Runtime runtime(runtime_options(global));
+  const auto result = runtime.store().import_bundle(file);
+  if (global.json) {
+    print_json({{"file", file},
+                {"imported", result.imported},
+                {"present", result.present},
+                {"rejected", result.rejected}});
+  } else {
+    std::cout << fmt::format("imported {}, already present {}, rejected (bad checksum) {}\n",
+                             result.imported, result.present, result.rejected);
+  }
+  return result.rejected == 0 ? kExitOk : kExitError;
+}
+
 int run_doctor(const GlobalOptions& global) {
   json report;
   report["kjit_version"] = KJIT_VERSION;
@@ -374,6 +536,21 @@ int main(int argc, char** argv) {
   prune_command->add_option("--older-than", older_than,
                             "evict entries unused for DURATION (30d, 12h)");
   prune_command->add_option("--match", match, "only URIs containing this text");
+  std::string warm_what, warm_arch;
+  int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto* warm_command = app.add_subcommand("warm", "compile a preset or a JSON list of variants");
+  warm_command
+      ->add_option("preset_or_file", warm_what,
+                   "gpt-oss-120b, gpt-oss-20b, llama-3-70b, llama-3-8b, or SPECS.json")
+      ->required();
+  warm_command->add_option("--arch", warm_arch, "target, e.g. sm_90 (default: the current GPU)");
+  warm_command->add_option("--jobs", jobs, "parallel compiles (default: CPU count)");
+  std::string bundle;
+  auto* export_command = app.add_subcommand("export", "write cached kernels to a bundle file");
+  export_command->add_option("file", bundle, "bundle to create (a SQLite file)")->required();
+  export_command->add_option("--match", match, "only URIs containing this text");
+  auto* import_command = app.add_subcommand("import", "verify and merge a bundle");
+  import_command->add_option("file", bundle, "bundle made by kjit export")->required();
   bool fix = false;
   auto* verify_command =
       app.add_subcommand("verify", "check every entry's checksum and the database");
@@ -397,6 +574,9 @@ int main(int argc, char** argv) {
     if (*doctor_command) return run_doctor(global);
     if (*prune_command) return run_prune(global, max_size, older_than, match);
     if (*verify_command) return run_verify(global, fix);
+    if (*warm_command) return run_warm(global, warm_what, warm_arch, jobs);
+    if (*export_command) return run_export(global, bundle, match);
+    if (*import_command) return run_import(global, bundle);
   } catch (const kjit::GuardError& error) {
     std::cerr << "kjit: rejected: " << error.what() << "\n";
     return kExitRejected;

@@ -169,3 +169,76 @@ def test_verify_exit_code_on_a_corrupt_entry(cache):
     kjit(cache, "verify", "--fix", check_rc=0)
     kjit(cache, "verify", check_rc=0)
     assert kjit_json(cache, "list") == []
+
+
+def test_warm_presets_and_spec_files(cache, tmp_path):
+    first = kjit_json(cache, "warm", "gpt-oss-120b", "--arch", "sm_90", "--jobs", "2")
+    assert (first["compiled"], first["cached"], first["failed"]) == (8, 0, 0)
+    uris = [k["uri"] for k in first["kernels"]]
+    assert all("attention_sink" in uri and "head_dim_64" in uri for uri in uris)
+    assert {"e4m3" in uri for uri in uris} == {True, False}
+    again = kjit(cache, "warm", "gpt-oss-120b", "--arch", "sm_90")  # not a terminal: a line each
+    assert "0 compiled, 8 already cached, 0 failed" in again.stdout
+    assert again.stdout.count("disk") == 8
+    specs = tmp_path / "specs.json"
+    specs.write_text(json.dumps([
+        {"dtype_q": "bf16", "dtype_kv": "e4m3", "head_dim": 64, "use_sinks": True},
+        {"dtype_q": "bf16", "dtype_kv": "e5m2", "head_dim": 64, "use_sinks": True}]))
+    mixed = kjit(cache, "--json", "warm", str(specs), "--arch", "sm_90", check_rc=1)
+    report = json.loads(mixed.stdout)
+    assert (report["cached"], report["failed"]) == (1, 1)
+    assert "not supported with attention sinks" in report["kernels"][1]["error"]
+    kjit(cache, "warm", "no-such-model", "--arch", "sm_90", check_rc=2)
+    specs.write_text("{not json")
+    kjit(cache, "warm", str(specs), "--arch", "sm_90", check_rc=2)
+
+
+def test_export_and_import_bundles(cache, tmp_path):
+    kjit(cache, "warm", "gpt-oss-120b", "--arch", "sm_90")
+    bundle = tmp_path / "gpt-oss-e4m3.kjit"
+    assert kjit_json(cache, "export", str(bundle), "--match", "e4m3")["exported"] == 4
+    kjit(cache, "export", str(bundle), check_rc=1)  # never overwrites
+    other = tmp_path / "other"
+    assert kjit_json(other, "import", str(bundle))["imported"] == 4
+    assert kjit_json(other, "import", str(bundle))["present"] == 4
+    # Imported entries are found under the same keys: a warm run compiles nothing for them.
+    assert kjit_json(other, *GPT_OSS)["origin"] == "disk"
+    # A corrupt bundle entry is rejected, a non-bundle refused.
+    import sqlite3
+    db = sqlite3.connect(bundle)
+    db.execute("UPDATE kernels SET cubin = zeroblob(length(cubin)) WHERE uri LIKE '%swa_1%'")
+    db.commit()
+    db.close()
+    third = tmp_path / "third"
+    result = json.loads(kjit(third, "--json", "import", str(bundle), check_rc=1).stdout)
+    assert (result["imported"], result["rejected"]) == (2, 2)
+    junk = tmp_path / "junk.kjit"
+    junk.write_bytes(b"not a database" * 100)
+    assert "not a readable kjit bundle" in kjit(third, "import", str(junk), check_rc=1).stderr
+
+
+def test_killed_writers_leave_a_consistent_cache(cache):
+    """50 rounds: start a writer, kill -9 it at a random moment, check the database."""
+    import random
+    import signal
+    import sqlite3
+    import time
+    rng = random.Random(1122)
+    env = dict(os.environ, KJIT_CACHE_DIR=str(cache))
+    dims = ["64", "128", "256"]
+    kvs = ["bf16", "f16", "e4m3", "e5m2"]
+    for round_ in range(50):
+        args = ["compile", "batch_decode", "--dtype-q", rng.choice(["bf16", "f16"]),
+                "--dtype-kv", rng.choice(kvs), "--head-dim", rng.choice(dims), "--arch", "sm_90"]
+        if rng.random() < 0.5:
+            args.append("--swa")
+        writer = subprocess.Popen([KJIT, *args], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.0, 0.8))
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        db = sqlite3.connect(cache / "kernels.sqlite3")
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok", round_
+        db.close()
+        assert kjit_json(cache, "verify")["bad_entries"] == [], round_
+    print(f"50 kill -9 rounds: {len(kjit_json(cache, 'list'))} entries, all verified")

@@ -30,7 +30,8 @@ void readme_example(const std::vector<int>& kv_indptr, const std::vector<int>& k
 
 TEST_CASE("README's C++ example is the compiled one") {
   const std::string readme = read(std::string(KJIT_SOURCE_DIR) + "/README.md");
-  const std::string example = read(std::string(KJIT_SOURCE_DIR) + "/tests/runtime/readme_example.inc");
+  const std::string example =
+      read(std::string(KJIT_SOURCE_DIR) + "/tests/runtime/readme_example.inc");
   REQUIRE(!example.empty());
   CHECK(readme.find("```cpp\n" + example + "```") != std::string::npos);
 }

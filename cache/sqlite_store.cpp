@@ -113,9 +113,9 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::filesystem::path& dire
 }
 
 std::unique_ptr<SqliteStore> SqliteStore::open_in_memory() {
-  auto db = std::make_unique<Database>(":memory:");
+  auto db = std::make_unique<Database>(kInMemoryLocation);
   db->execute(kSchema);
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), ":memory:"));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), kInMemoryLocation));
 }
 
 void SqliteStore::bump_counter(const char* name) {

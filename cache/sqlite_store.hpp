@@ -31,6 +31,9 @@ struct CacheEntry {
   std::int64_t hits = 0;
 };
 
+// location() of a store that lives in memory (disk cache disabled or unusable).
+inline constexpr const char* kInMemoryLocation = ":memory:";
+
 struct CacheStats {
   std::string location;
   std::int64_t entries = 0;
@@ -89,6 +92,7 @@ class SqliteStore {
   // Size cap applied after every put (KJIT_CACHE_MAX_BYTES; 0 = none).
   void set_max_bytes(std::int64_t max_bytes) { max_bytes_ = max_bytes; }
   const std::string& location() const { return location_; }
+  bool on_disk() const { return location_ != kInMemoryLocation; }
 
  private:
   SqliteStore(std::unique_ptr<Database> db, std::string location);

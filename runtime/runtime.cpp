@@ -167,7 +167,7 @@ std::shared_ptr<KernelRecord> Runtime::load_or_compile(const KernelSpec& spec, c
   // A miss on disk: claim the key so that concurrent processes compile it once, then look
   // again: another process may have stored it between our miss and our claim.
   std::optional<cache::CompileClaim> claim;
-  if (!stored && !options_.jit_disabled && store_->location() != ":memory:") {
+  if (!stored && !options_.jit_disabled && store_->on_disk()) {
     claim.emplace(cache::CompileClaim::acquire(options_.cache_dir, record->key, kClaimTimeout));
     stored = find_stored();
   }

@@ -93,7 +93,6 @@ class Runtime {
   Kernel get(const KernelSpec& spec, const GpuArch& arch);
 
   cache::SqliteStore& store() { return *store_; }
-  const TemplateLibrary& templates() const { return *templates_; }
 
  private:
   std::shared_ptr<KernelRecord> load_or_compile(const KernelSpec& spec, const GpuArch& arch,

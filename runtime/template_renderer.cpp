@@ -1,6 +1,7 @@
 #include "template_renderer.hpp"
 
 #include <cctype>
+#include <charconv>
 #include <memory>
 #include <vector>
 
@@ -151,9 +152,16 @@ class ExprParser {
       case Token::Kind::kString:
         ++position_;
         return Expr{Expr::Kind::kLiteral, "", token.text, {}};
-      case Token::Kind::kInteger:
+      case Token::Kind::kInteger: {
         ++position_;
-        return Expr{Expr::Kind::kLiteral, "", std::stoll(token.text), {}};
+        long long value = 0;
+        const auto [end, error] =
+            std::from_chars(token.text.data(), token.text.data() + token.text.size(), value);
+        if (error != std::errc() || end != token.text.data() + token.text.size()) {
+          source_.fail(token.offset, fmt::format("integer literal {} is out of range", token.text));
+        }
+        return Expr{Expr::Kind::kLiteral, "", value, {}};
+      }
       case Token::Kind::kOperator:
         if (accept_operator("(")) {
           Expr inner = parse_or();

@@ -99,4 +99,8 @@ TEST_CASE("errors name the template, line and column") {
   CHECK(error_of("{% for x in n %}{% endfor %}", {{"n", 3}}).find("expected a list") !=
         std::string::npos);
   CHECK(error_of("{% endif extra %}").find("line 1, column 1") != std::string::npos);
+  // Found by tools/fuzz.sh: a literal past long long threw std::out_of_range.
+  CHECK(error_of("#{{2}},k#{{01111111111111111111111111111111111111}}").find("out of range") !=
+        std::string::npos);
+  CHECK(render("{{ -9223372036854775808 }}") == "-9223372036854775808");
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, with ASan + UBSan) and runs each for N seconds:
-#   tools/fuzz.sh [N=60]
+#   tools/fuzz.sh [N=60] [TARGET...]      (default: every target)
 # Corpora persist in build-fuzz/corpus-*; a crash leaves crash-* files there and fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_template_renderer fuzz_spec_parser)
 out=build-fuzz
 mkdir -p "$out"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
@@ -13,7 +16,7 @@ sources=(runtime/template_renderer.cpp runtime/dtype.cpp runtime/gpu_arch.cpp ru
          runtime/guard.cpp runtime/uri.cpp runtime/kernel_spec.cpp runtime/decode_tunables.cpp
          runtime/log.cpp)
 status=0
-for target in fuzz_template_renderer fuzz_spec_parser; do
+for target in "${targets[@]}"; do
   clang++ "${flags[@]}" "tests/fuzz/$target.cpp" "${sources[@]}" -o "$out/$target"
   mkdir -p "$out/corpus-$target"
   echo "== $target for ${seconds}s"

@@ -93,6 +93,9 @@ std::vector<Token> tokenize(const Source& source, std::string_view code, std::si
   return tokens;
 }
 
+// Nesting beyond this is an error, not a stack overflow (templates nest a few levels).
+constexpr int kMaxNesting = 64;
+
 // Recursive descent: or > and > not > comparison > primary.
 class ExprParser {
  public:
@@ -135,7 +138,10 @@ class ExprParser {
     return left;
   }
   Expr parse_not() {
-    if (accept_name("not")) return Expr{Expr::Kind::kNot, "", {}, {parse_not()}};
+    if (accept_name("not")) {
+      Deeper guard(*this);
+      return Expr{Expr::Kind::kNot, "", {}, {parse_not()}};
+    }
     return parse_comparison();
   }
   Expr parse_comparison() {
@@ -164,6 +170,7 @@ class ExprParser {
       }
       case Token::Kind::kOperator:
         if (accept_operator("(")) {
+          Deeper guard(*this);
           Expr inner = parse_or();
           if (!accept_operator(")")) source_.fail(peek().offset, "expected ')'");
           return inner;
@@ -181,9 +188,22 @@ class ExprParser {
     source_.fail(token.offset, "malformed expression");
   }
 
+  // Counts one level of nesting for its scope; too many levels is a TemplateError.
+  struct Deeper {
+    explicit Deeper(ExprParser& parser) : parser_(parser) {
+      if (++parser_.depth_ > kMaxNesting) {
+        parser_.source_.fail(parser_.peek().offset,
+                             fmt::format("expression nested more than {} levels", kMaxNesting));
+      }
+    }
+    ~Deeper() { --parser_.depth_; }
+    ExprParser& parser_;
+  };
+
   const Source& source_;
   std::vector<Token> tokens_;
   std::size_t position_ = 0;
+  int depth_ = 0;
 };
 
 // ---- template structure ---------------------------------------------------------------------
@@ -291,7 +311,14 @@ class TemplateParser {
     return {};
   }
 
+  void check_depth(const Tag& tag) const {
+    if (static_cast<int>(opened_at_.size()) >= kMaxNesting) {
+      source_.fail(tag.offset, fmt::format("blocks nested more than {} levels", kMaxNesting));
+    }
+  }
+
   Node parse_if(const Tag& tag) {
+    check_depth(tag);
     Node node;
     node.kind = Node::Kind::kIf;
     node.offset = tag.offset;
@@ -323,6 +350,7 @@ class TemplateParser {
   }
 
   Node parse_for(const Tag& tag) {
+    check_depth(tag);
     // "x in list"
     std::vector<Token> tokens = tokenize(source_, tag.rest, tag.rest_offset);
     if (tokens.size() < 4 || tokens[0].kind != Token::Kind::kName || tokens[1].text != "in" ||

@@ -103,4 +103,11 @@ TEST_CASE("errors name the template, line and column") {
   CHECK(error_of("#{{2}},k#{{01111111111111111111111111111111111111}}").find("out of range") !=
         std::string::npos);
   CHECK(render("{{ -9223372036854775808 }}") == "-9223372036854775808");
+  // Also found by the fuzzer: deep nesting overflowed the stack.
+  CHECK(error_of("{{ " + std::string(5000, '(') + "1 }}").find("nested more than") !=
+        std::string::npos);
+  std::string deep_ifs;
+  for (int i = 0; i < 5000; ++i) deep_ifs += "{% if x %}";
+  CHECK(error_of(deep_ifs, {{"x", 1}}).find("nested more than") != std::string::npos);
+  CHECK(render("{{ ((((1)))) }}{% if not not not x %}y{% endif %}", {{"x", 0}}) == "1y");
 }

@@ -10,9 +10,6 @@
 namespace kjit {
 namespace {
 
-constexpr const char* kDecodeEntryPoint = "kjit_batch_decode";
-constexpr const char* kMergeEntryPoint = "kjit_batch_decode_merge";
-
 bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
 
 }  // namespace
@@ -39,8 +36,8 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
         "pass a larger workspace buffer",
         workspace_bytes, schedule_.workspace_bytes));
   }
-  decode_ = kernel_.function(kDecodeEntryPoint, device_);
-  merge_ = kernel_.function(kMergeEntryPoint, device_);
+  decode_ = kernel_.function(kBatchDecodeEntryPoint, device_);
+  merge_ = kernel_.function(kBatchDecodeMergeEntryPoint, device_);
 
   const CudaDriver& cu = cuda_driver();
   const auto base = reinterpret_cast<CUdeviceptr>(workspace_);

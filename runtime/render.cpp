@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "batch_decode_params.h"
 #include "decode_tunables.hpp"
 #include "embedded_files.hpp"
 #include "errors.hpp"
@@ -19,8 +20,6 @@ namespace kjit {
 namespace {
 
 constexpr const char* kBatchDecodeConfigTemplate = "batch_decode.cu.jinja";
-constexpr const char* kBatchDecodeEntryPoint = "kjit_batch_decode";
-constexpr const char* kBatchDecodeMergeEntryPoint = "kjit_batch_decode_merge";
 
 std::string digest_of(const std::vector<SourceFile>& headers) {
   Sha256 hash;

@@ -4,6 +4,10 @@
 
 namespace kjit {
 
+// Entry points of the rendered module (extern "C", so these are the symbol names).
+constexpr const char* kBatchDecodeEntryPoint = "kjit_batch_decode";
+constexpr const char* kBatchDecodeMergeEntryPoint = "kjit_batch_decode_merge";
+
 // Threads per CTA of both kernels; the host launches with exactly this many.
 constexpr int kBatchDecodeThreads = 128;
 // Query heads handled by one CTA: the 16 rows of an m16n8k16 tile.

@@ -41,7 +41,7 @@ DecodePlan::DecodePlan(nb::handle workspace, const std::string& kv_layout)
   if (!view.raw_bytes || view.shape.size() != 1 || (view.shape[0] > 1 && view.strides[0] != 1)) {
     throw InvalidArgument("workspace_buffer must be a contiguous 1-D uint8 tensor");
   }
-  workspace_device_ = view.device_id;
+  device_ = view.device_id;
   workspace_data_ = view.data;
   workspace_bytes_ = static_cast<std::size_t>(view.shape[0]);
 }
@@ -91,7 +91,7 @@ void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_pag
     throw InvalidArgument(
         fmt::format("sm_scale must be a positive finite number, got {}", *arguments.sm_scale));
   }
-  const int device = workspace_device_;
+  const int device = device_;
   const TensorView pages = view_tensor(indices, "indices");
   check_tensor(pages, "indices", DType::kI32, 1, device);
   make_primary_context_current(device);
@@ -116,7 +116,6 @@ void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_pag
   kernel_ = kernel;
   indices_ = nb::borrow(indices);
   batch_size_ = static_cast<int>(host_last.size());
-  device_ = device;
 
   params_ = {};
   params_.kv_indices = static_cast<const int*>(pages.data);

@@ -44,8 +44,7 @@ class DecodePlan {
   std::string kernel_uri() const;
   const KernelSpec& spec() const;
   int batch_size() const { return batch_size_; }
-  int device() const { return device_; }
-  int workspace_device() const { return workspace_device_; }
+  int device() const { return device_; }  // the workspace's, which every tensor must share
 
  private:
   void require_planned(const char* what) const;
@@ -59,7 +58,6 @@ class DecodePlan {
   BatchDecodeParams params_{};  // everything plan() fixes
   int batch_size_ = 0;
   int device_ = -1;
-  int workspace_device_ = -1;
   void* workspace_data_ = nullptr;
   std::size_t workspace_bytes_ = 0;
 };

@@ -169,7 +169,6 @@ NB_MODULE(_kjit, m) {
       .def_prop_ro("kernel_uri", &DecodePlan::kernel_uri)
       .def_prop_ro("batch_size", &DecodePlan::batch_size)
       .def_prop_ro("device", &DecodePlan::device)
-      .def_prop_ro("device_of_workspace", &DecodePlan::workspace_device)
       .def_prop_ro("dtype_o", [](const DecodePlan& self) {
         return std::string(kjit::short_name(self.spec().output_dtype()));
       });

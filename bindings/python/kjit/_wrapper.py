@@ -57,7 +57,7 @@ class BatchDecodeWithPagedKVCacheWrapper:
         self._plan.plan(indptr, indices, last_page_len, num_qo_heads, num_kv_heads, head_dim,
                         page_size, dtype_name(q_data_type), dtype_name(kv_data_type),
                         dtype_name(o_data_type), use_sinks, window_left, logits_soft_cap,
-                        sm_scale, _stream_handle(None, self._plan.device_of_workspace))
+                        sm_scale, _stream_handle(None, self._plan.device))
         self._o_dtype = o_data_type
 
     @property

@@ -24,6 +24,28 @@ std::filesystem::path database_path(const std::filesystem::path& directory) {
   return directory / "kernels.sqlite3";
 }
 
+namespace {
+
+// Why `path` (the cache directory or its database) must not be trusted, or "" if it may be.
+std::string ownership_problem(const std::filesystem::path& path, const struct stat& info,
+                              const char* what, const char* fix_mode) {
+  if (info.st_uid != geteuid()) {
+    return fmt::format(
+        "{} {} is owned by uid {}, not by this user (uid {}); kjit loads executable code from it, "
+        "so it must be your own: set KJIT_CACHE_DIR to a directory you own",
+        what, path.string(), info.st_uid, geteuid());
+  }
+  if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return fmt::format(
+        "{} {} is writable by group or others (mode {:o}); kjit loads executable code from it, "
+        "so others must not be able to write it: run chmod {} {}",
+        what, path.string(), info.st_mode & 07777, fix_mode, path.string());
+  }
+  return "";
+}
+
+}  // namespace
+
 std::string prepare_cache_dir(const std::filesystem::path& directory) {
   std::error_code error;
   if (!std::filesystem::exists(directory, error)) {
@@ -42,21 +64,20 @@ std::string prepare_cache_dir(const std::filesystem::path& directory) {
   if (!S_ISDIR(info.st_mode)) {
     return fmt::format("cache path {} is not a directory", directory.string());
   }
-  if (info.st_uid != geteuid()) {
-    return fmt::format(
-        "cache directory {} is owned by uid {}, not by this user (uid {}); kjit loads executable "
-        "code from it, so it must be your own: set KJIT_CACHE_DIR to a directory you own",
-        directory.string(), info.st_uid, geteuid());
-  }
-  if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return fmt::format(
-        "cache directory {} is writable by group or others (mode {:o}); kjit loads executable "
-        "code from it, so others must not be able to write it: run chmod 700 {}",
-        directory.string(), info.st_mode & 07777, directory.string());
-  }
+  std::string problem = ownership_problem(directory, info, "cache directory", "700");
+  if (!problem.empty()) return problem;
   if (access(directory.c_str(), W_OK | X_OK) != 0) {
     return fmt::format("cache directory {} is not writable: {}", directory.string(),
                        std::strerror(errno));
+  }
+  // The database may predate the directory's checks (copied in, or made by another tool).
+  const std::filesystem::path database = database_path(directory);
+  if (lstat(database.c_str(), &info) == 0) {
+    if (!S_ISREG(info.st_mode)) {
+      return fmt::format("cache database {} is not a regular file; remove it", database.string());
+    }
+    problem = ownership_problem(database, info, "cache database", "600");
+    if (!problem.empty()) return problem;
   }
   return "";
 }

@@ -7,10 +7,25 @@
 namespace kjit::cache {
 namespace {
 
+// Result codes that mean the file system, not SQL, refused: the disk tier is unusable.
+bool is_storage_refusal(int code) {
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+      return true;
+    default:
+      return false;
+  }
+}
+
 [[noreturn]] void fail(sqlite3* db, int code, std::string_view what) {
-  throw CacheError(fmt::format("SQLite error in {}: {} ({})", what,
-                               db ? sqlite3_errmsg(db) : sqlite3_errstr(code),
-                               sqlite3_errstr(code)));
+  throw CacheError(
+      fmt::format("SQLite error in {}: {} ({})", what,
+                  db ? sqlite3_errmsg(db) : sqlite3_errstr(code), sqlite3_errstr(code)),
+      is_storage_refusal(code));
 }
 
 }  // namespace
@@ -23,7 +38,8 @@ Database::Database(const std::string& path) {
     std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(code);
     sqlite3_close(db_);
     db_ = nullptr;
-    throw CacheError(fmt::format("cannot open cache database {}: {}", path, message));
+    throw CacheError(fmt::format("cannot open cache database {}: {}", path, message),
+                     is_storage_refusal(code));
   }
   sqlite3_extended_result_codes(db_, 1);
 }
@@ -38,7 +54,8 @@ void Database::execute(std::string_view sql) {
     std::string text = message ? message : sqlite3_errstr(code);
     sqlite3_free(message);
     throw CacheError(
-        fmt::format("SQLite error in '{}': {} ({})", statement, text, sqlite3_errstr(code)));
+        fmt::format("SQLite error in '{}': {} ({})", statement, text, sqlite3_errstr(code)),
+        is_storage_refusal(code));
   }
 }
 

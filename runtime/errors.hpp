@@ -65,7 +65,14 @@ class CudaError : public Error {
 // The cache could not be read or written in a way the caller must hear about.
 class CacheError : public Error {
  public:
-  using Error::Error;
+  explicit CacheError(const std::string& message, bool storage_refused = false)
+      : Error(message), storage_refused_(storage_refused) {}
+  // The storage itself refused (disk full, read-only, I/O error): retrying will not help, unlike
+  // a lock timeout or a constraint error.
+  bool storage_refused() const { return storage_refused_; }
+
+ private:
+  bool storage_refused_;
 };
 
 }  // namespace kjit

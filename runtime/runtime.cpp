@@ -35,20 +35,20 @@ std::string join(const std::vector<std::string>& parts) {
   return out;
 }
 
-// The disk tier, or memory when disabled or unusable (with one warning saying why).
-std::unique_ptr<cache::SqliteStore> open_store(const RuntimeOptions& options) {
+// The disk tier, or memory when disabled or unusable; `problem` says why the disk is not used.
+std::unique_ptr<cache::SqliteStore> open_store(const RuntimeOptions& options,
+                                               std::string* problem) {
   if (!options.disk_cache) return cache::SqliteStore::open_in_memory();
-  const std::string problem = cache::prepare_cache_dir(options.cache_dir);
-  if (!problem.empty()) {
-    log::warn("{}; kernels will be cached in memory only", problem);
-    return cache::SqliteStore::open_in_memory();
+  *problem = cache::prepare_cache_dir(options.cache_dir);
+  if (problem->empty()) {
+    try {
+      return cache::SqliteStore::open(options.cache_dir);
+    } catch (const CacheError& error) {
+      *problem = error.what();
+    }
   }
-  try {
-    return cache::SqliteStore::open(options.cache_dir);
-  } catch (const CacheError& error) {
-    log::warn("{}; kernels will be cached in memory only", error.what());
-    return cache::SqliteStore::open_in_memory();
-  }
+  log::warn("{}; kernels will be cached in memory only", *problem);
+  return cache::SqliteStore::open_in_memory();
 }
 
 }  // namespace
@@ -89,7 +89,7 @@ RuntimeOptions RuntimeOptions::from_environment() {
 }
 
 Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
-  store_ = open_store(options_);
+  store_ = open_store(options_, &disk_problem_);
   store_->set_max_bytes(static_cast<std::int64_t>(options_.cache_max_bytes));
   if (options_.template_dir) {
     owned_templates_ =
@@ -101,6 +101,11 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
 }
 
 Runtime::~Runtime() = default;
+
+std::string Runtime::disk_problem() const {
+  std::lock_guard<std::mutex> lock(disk_problem_mutex_);
+  return disk_problem_;
+}
 
 Runtime& Runtime::global() {
   // Never destroyed: kernels may be launched from other static destructors.
@@ -206,12 +211,21 @@ std::shared_ptr<KernelRecord> Runtime::load_or_compile(const KernelSpec& spec, c
   entry.cubin_bytes = static_cast<std::int64_t>(record->cubin.size());
   entry.compile_ms = record->compile_ms;
   entry.created_at = entry.last_used_at = now_seconds();
+  if (disk_writes_refused_) return record;  // warned once already
   try {
     store_->put(entry);
   } catch (const CacheError& error) {
-    // A full or read-only disk must not stop the host: the kernel is still usable.
-    log::warn("could not store {} in the cache ({}); it stays in memory for this process",
-              record->uri, error.what());
+    // A full or read-only disk must not stop the host: the kernel is still usable. Say so once,
+    // not for every kernel, and stop trying: the next write would fail the same way.
+    if (!error.storage_refused()) {
+      log::warn("could not store {} in the cache ({}); it stays in memory for this process",
+                record->uri, error.what());
+    } else if (!disk_writes_refused_.exchange(true)) {
+      std::lock_guard<std::mutex> lock(disk_problem_mutex_);
+      disk_problem_ =
+          fmt::format("cannot write the kernel cache at {}: {}", store_->location(), error.what());
+      log::warn("{}; new kernels stay in memory for the rest of this process", disk_problem_);
+    }
   }
   return record;
 }

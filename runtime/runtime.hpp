@@ -3,6 +3,7 @@
 // and owns the in-process memo (single flight per kernel).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <future>
@@ -94,12 +95,20 @@ class Runtime {
 
   cache::SqliteStore& store() { return *store_; }
 
+  // Why kernels this runtime compiles are not being saved on disk although the disk tier was
+  // asked for (unusable directory, full or read-only disk); empty when they are, or when the
+  // disk tier is off (KJIT_CACHE=0). `kjit warm` and `kjit compile` fail on it.
+  std::string disk_problem() const;
+
  private:
   std::shared_ptr<KernelRecord> load_or_compile(const KernelSpec& spec, const GpuArch& arch,
                                                 Origin* origin);
 
   RuntimeOptions options_;
   std::unique_ptr<cache::SqliteStore> store_;
+  mutable std::mutex disk_problem_mutex_;
+  std::string disk_problem_;
+  std::atomic<bool> disk_writes_refused_{false};
   const TemplateLibrary* templates_ = nullptr;
   std::unique_ptr<TemplateLibrary> owned_templates_;  // when KJIT_TEMPLATE_DIR is set
 

@@ -37,9 +37,17 @@ int main(int argc, char** argv) {
   compile_command->add_option("--arch", compile.arch,
                               "target, e.g. sm_90 (default: the current GPU)");
 
+  // URIs are ASCII, so a --match that is not even UTF-8 is a mistake (a mangled shell variable,
+  // say): say so instead of matching nothing.
+  const CLI::Validator utf8_text(
+      [](std::string& text) {
+        return is_valid_utf8(text) ? std::string()
+                                   : std::string("not UTF-8 text (kernel URIs are ASCII)");
+      },
+      "TEXT");
   std::string match;
   auto* list_command = app.add_subcommand("list", "list cached kernels");
-  list_command->add_option("--match", match, "only URIs containing this text");
+  list_command->add_option("--match", match, "only URIs containing this text")->check(utf8_text);
 
   std::string which;
   bool source = false;
@@ -50,7 +58,7 @@ int main(int argc, char** argv) {
 
   auto* stats_command = app.add_subcommand("stats", "cache statistics");
   auto* clear_command = app.add_subcommand("clear", "remove cached kernels");
-  clear_command->add_option("--match", match, "only URIs containing this text");
+  clear_command->add_option("--match", match, "only URIs containing this text")->check(utf8_text);
   auto* doctor_command = app.add_subcommand("doctor", "check NVRTC, driver, GPUs and the cache");
   std::string max_size, older_than;
   auto* prune_command = app.add_subcommand("prune", "evict cached kernels; prints what it evicted");
@@ -58,7 +66,7 @@ int main(int argc, char** argv) {
                             "keep at most SIZE, least recently used go (500M, 2G)");
   prune_command->add_option("--older-than", older_than,
                             "evict entries unused for DURATION (30d, 12h)");
-  prune_command->add_option("--match", match, "only URIs containing this text");
+  prune_command->add_option("--match", match, "only URIs containing this text")->check(utf8_text);
   std::string warm_what, warm_arch;
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto* warm_command = app.add_subcommand("warm", "compile a preset or a JSON list of variants");
@@ -71,7 +79,7 @@ int main(int argc, char** argv) {
   std::string bundle;
   auto* export_command = app.add_subcommand("export", "write cached kernels to a bundle file");
   export_command->add_option("file", bundle, "bundle to create (a SQLite file)")->required();
-  export_command->add_option("--match", match, "only URIs containing this text");
+  export_command->add_option("--match", match, "only URIs containing this text")->check(utf8_text);
   auto* import_command = app.add_subcommand("import", "verify and merge a bundle");
   import_command->add_option("file", bundle, "bundle made by kjit export")->required();
   bool fix = false;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -34,7 +35,9 @@ struct CompileOptions {
 std::string iso_time(std::int64_t seconds);
 kjit::RuntimeOptions runtime_options(const GlobalOptions& global);
 json entry_json(const kjit::cache::CacheEntry& entry);
+// Pretty-prints; bytes that are not UTF-8 (file names may hold any) become U+FFFD.
 void print_json(const json& value);
+bool is_valid_utf8(std::string_view text);
 
 // The commands; each returns the process exit code.
 int run_compile(const GlobalOptions& global, const CompileOptions& options);

@@ -84,6 +84,15 @@ std::vector<kjit::KernelSpec> file_specs(const std::string& path) {
   return specs;
 }
 
+// compile and warm exist to fill the disk cache: kernels that could not be saved there (the
+// runtime has already warned why) make them fail, so that a deployment script notices.
+int report_unsaved(const kjit::Runtime& runtime) {
+  const std::string problem = runtime.disk_problem();
+  if (problem.empty()) return kExitOk;
+  std::cerr << "kjit: kernels were compiled but not saved: " << problem << "\n";
+  return kExitError;
+}
+
 }  // namespace
 
 int run_compile(const GlobalOptions& global, const CompileOptions& options) {
@@ -115,7 +124,7 @@ int run_compile(const GlobalOptions& global, const CompileOptions& options) {
                              kjit::origin_name(kernel.origin()), kernel.arch().name(),
                              kernel.cubin().size(), kernel.compile_ms(), kernel.key());
   }
-  return kExitOk;
+  return report_unsaved(runtime);
 }
 
 int run_warm(const GlobalOptions& global, const std::string& what, const std::string& arch_name,
@@ -169,6 +178,7 @@ int run_warm(const GlobalOptions& global, const std::string& what, const std::st
   }
   if (global.json) {
     print_json({{"arch", arch.name()},
+                {"not_saved", runtime.disk_problem()},
                 {"compiled", compiled},
                 {"cached", cached},
                 {"failed", failed},
@@ -177,7 +187,8 @@ int run_warm(const GlobalOptions& global, const std::string& what, const std::st
     std::cout << fmt::format("{} for {}: {} compiled, {} already cached, {} failed\n", what,
                              arch.name(), compiled, cached, failed);
   }
-  return failed == 0 ? kExitOk : kExitError;
+  const int saved = report_unsaved(runtime);
+  return failed == 0 ? saved : kExitError;
 }
 
 }  // namespace kjit::cli

@@ -3,7 +3,8 @@
 # (NVRTC and headers) already present. Idempotent.
 set -euo pipefail
 packages=(cmake ninja-build g++ nlohmann-json3-dev libsqlite3-dev libfmt-dev doctest-dev
-          libcli11-dev libssl-dev python3-pip)
+          libcli11-dev libssl-dev python3-pip
+          clang libclang-rt-dev)  # clang + its libFuzzer runtime: tools/fuzz.sh
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -23,9 +23,7 @@ KVLayout parse_layout(const std::string& layout) {
       fmt::format("kv_layout '{}' is not supported: use \"NHD\" or \"HND\"", layout));
 }
 
-void require_shape(const std::vector<std::int64_t>& shape,
-                   const std::vector<std::int64_t>& expected, const char* name,
-                   const char* meaning) {
+void require_shape(const Dims& shape, const Dims& expected, const char* name, const char* meaning) {
   if (shape != expected) {
     throw InvalidArgument(fmt::format("{} has shape {} but {} {} was expected", name,
                                       shape_text(shape), shape_text(expected), meaning));
@@ -76,7 +74,7 @@ std::vector<int> host_ints(const TensorView& tensor, const char* name, int devic
 }  // namespace
 
 void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_page_len,
-                      const PlanArguments& arguments, std::uintptr_t stream) {
+                      const PlanArguments& arguments, nb::handle stream_object) {
   KernelSpec spec;
   spec.dtype_q = parse_dtype(arguments.q_dtype);
   spec.dtype_kv = parse_dtype(arguments.kv_dtype);
@@ -92,6 +90,7 @@ void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_pag
         fmt::format("sm_scale must be a positive finite number, got {}", *arguments.sm_scale));
   }
   const int device = device_;
+  const std::uintptr_t stream = resolve_stream(stream_object, indices, device);
   const TensorView pages = view_tensor(indices, "indices");
   check_tensor(pages, "indices", DType::kI32, 1, device);
   make_primary_context_current(device);
@@ -174,8 +173,9 @@ void DecodePlan::set_kv_pointers(nb::handle k, nb::handle v, BatchDecodeParams& 
   params.kv_stride_head = keys.strides[nhd ? first + 1 : first];
 }
 
-void DecodePlan::run(nb::handle q, nb::handle k, nb::handle v, nb::handle out, nb::handle lse,
-                     nb::handle sinks, float k_scale, float v_scale, std::uintptr_t stream) {
+nb::object DecodePlan::run(nb::handle q, nb::handle kv_cache, nb::handle sinks, float k_scale,
+                           float v_scale, bool return_lse, nb::handle out, nb::handle lse,
+                           nb::handle stream) {
   require_planned("run");
   const KernelSpec& spec = kernel_->spec();
   if (spec.use_sinks && sinks.is_none()) {
@@ -188,11 +188,27 @@ void DecodePlan::run(nb::handle q, nb::handle k, nb::handle v, nb::handle out, n
   if (!(std::isfinite(k_scale) && std::isfinite(v_scale))) {
     throw InvalidArgument("k_scale and v_scale must be finite");
   }
-  const std::vector<std::int64_t> q_shape = {batch_size_, params_.num_qo_heads, spec.head_dim};
+  nb::handle k = kv_cache, v = nb::none();
+  if (PyTuple_Check(kv_cache.ptr()) || PyList_Check(kv_cache.ptr())) {
+    if (nb::len(kv_cache) != 2) {
+      throw InvalidArgument("kv_cache must be a (k, v) pair or one (num_pages, 2, ...) tensor");
+    }
+    k = PySequence_Fast_GET_ITEM(kv_cache.ptr(), 0);
+    v = PySequence_Fast_GET_ITEM(kv_cache.ptr(), 1);
+  }
+  const Dims q_shape = {batch_size_, params_.num_qo_heads, spec.head_dim};
   const TensorView query = view_tensor(q, "q");
   check_tensor(query, "q", spec.dtype_q, 3, device_);
   require_shape(query.shape, q_shape, "q", "(batch, num_qo_heads, head_dim)");
-  const TensorView output = view_tensor(out, "out");
+  // Outputs the caller did not pass are allocated like q (torch tensors only).
+  nb::object output_object = nb::borrow(out), lse_object = nb::borrow(lse);
+  if (out.is_none()) output_object = new_torch_tensor(q, q_shape, spec.output_dtype());
+  if (!return_lse) {
+    lse_object = nb::none();
+  } else if (lse.is_none()) {
+    lse_object = new_torch_tensor(q, {batch_size_, params_.num_qo_heads}, DType::kF32);
+  }
+  const TensorView output = view_tensor(output_object, "out");
   check_tensor(output, "out", spec.output_dtype(), 3, device_);
   require_shape(output.shape, q_shape, "out", "(the shape of q)");
 
@@ -212,8 +228,8 @@ void DecodePlan::run(nb::handle q, nb::handle k, nb::handle v, nb::handle out, n
     require_shape(sink_values.shape, {params_.num_qo_heads}, "sinks", "(num_qo_heads)");
     params.sinks = static_cast<const float*>(sink_values.data);
   }
-  if (!lse.is_none()) {
-    const TensorView lse_values = view_tensor(lse, "lse");
+  if (!lse_object.is_none()) {
+    const TensorView lse_values = view_tensor(lse_object, "lse");
     check_tensor(lse_values, "lse", DType::kF32, 2, device_);
     require_shape(lse_values.shape, {batch_size_, params_.num_qo_heads}, "lse",
                   "(batch, num_qo_heads)");
@@ -222,8 +238,11 @@ void DecodePlan::run(nb::handle q, nb::handle k, nb::handle v, nb::handle out, n
     }
     params.lse = static_cast<float*>(lse_values.data);
   }
+  const std::uintptr_t cuda_stream = resolve_stream(stream, q, device_);
   make_primary_context_current(device_);
-  plan_->run(params, reinterpret_cast<CUstream>(stream));
+  plan_->run(params, reinterpret_cast<CUstream>(cuda_stream));
+  if (return_lse) return nb::make_tuple(output_object, lse_object);
+  return output_object;
 }
 
 }  // namespace kjit::python

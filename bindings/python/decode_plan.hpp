@@ -33,13 +33,17 @@ class DecodePlan {
  public:
   DecodePlan(nb::handle workspace, const std::string& kv_layout);
 
-  // Tensors are any objects view_tensor() accepts; optional ones may be None.
+  // Tensors are any objects view_tensor() accepts; optional ones may be None. Streams are what
+  // resolve_stream() accepts (None: the current one).
   // indptr and last_page_len may be CUDA or host tensors (they are read on the host);
   // indices must be a CUDA tensor. `stream` orders the schedule upload.
   void plan(nb::handle indptr, nb::handle indices, nb::handle last_page_len,
-            const PlanArguments& arguments, std::uintptr_t stream);
-  void run(nb::handle q, nb::handle k, nb::handle v, nb::handle out, nb::handle lse,
-           nb::handle sinks, float k_scale, float v_scale, std::uintptr_t stream);
+            const PlanArguments& arguments, nb::handle stream);
+  // The wrapper's run(), end to end in C++ (one call from Python, no Python frame of ours):
+  // kv_cache is a (k, v) pair or one combined tensor; out and lse are allocated like q when
+  // None. Returns out, or (out, lse) with return_lse.
+  nb::object run(nb::handle q, nb::handle kv_cache, nb::handle sinks, float k_scale, float v_scale,
+                 bool return_lse, nb::handle out, nb::handle lse, nb::handle stream);
 
   std::string kernel_uri() const;
   const KernelSpec& spec() const;

@@ -138,6 +138,17 @@ NB_MODULE(_kjit, m) {
   });
 
   using kjit::python::DecodePlan;
+  // run() is the hot path: it is bound straight to C++ so that a call costs no Python frame.
+  static const char* const kRunDoc =
+      "Decode attention for ``q`` (batch, num_qo_heads, head_dim).\n\n"
+      "``kv_cache`` is a (k, v) pair of (num_pages, page_size, num_kv_heads, head_dim) tensors\n"
+      "(NHD; HND swaps the middle two), or one (num_pages, 2, ...) tensor. FP8 caches may be\n"
+      "float8 tensors or uint8 views. ``sinks`` (num_qo_heads,) float32 is required exactly\n"
+      "when the plan used ``use_sinks=True``. ``out``/``lse`` are allocated like ``q`` when\n"
+      "not given (torch tensors only). Launches on ``stream`` (an int, a torch or CuPy stream)\n"
+      "or the current one; no synchronisation, no host allocation when ``out`` (and ``lse``)\n"
+      "are given, so it can be captured in a CUDA graph. Returns ``out``, or ``(out, lse)``\n"
+      "with ``return_lse``.";
   nb::class_<DecodePlan>(m, "DecodePlan")
       .def(nb::init<nb::handle, const std::string&>(), "workspace"_a, "kv_layout"_a)
       .def(
@@ -146,7 +157,7 @@ NB_MODULE(_kjit, m) {
              int num_qo_heads, int num_kv_heads, int head_dim, int page_size,
              const std::string& q_dtype, const std::string& kv_dtype,
              const std::optional<std::string>& o_dtype, bool use_sinks, int window_left,
-             float logits_soft_cap, std::optional<float> sm_scale, std::uintptr_t stream) {
+             float logits_soft_cap, std::optional<float> sm_scale, nb::handle stream) {
             kjit::python::PlanArguments arguments;
             arguments.num_qo_heads = num_qo_heads;
             arguments.num_kv_heads = num_kv_heads;
@@ -163,9 +174,11 @@ NB_MODULE(_kjit, m) {
           },
           "indptr"_a, "indices"_a, "last_page_len"_a, "num_qo_heads"_a, "num_kv_heads"_a,
           "head_dim"_a, "page_size"_a, "q_dtype"_a, "kv_dtype"_a, "o_dtype"_a.none(), "use_sinks"_a,
-          "window_left"_a, "logits_soft_cap"_a, "sm_scale"_a.none(), "stream"_a)
-      .def("run", &DecodePlan::run, "q"_a, "k"_a, "v"_a.none(), "out"_a, "lse"_a.none(),
-           "sinks"_a.none(), "k_scale"_a, "v_scale"_a, "stream"_a)
+          "window_left"_a, "logits_soft_cap"_a, "sm_scale"_a.none(), "stream"_a.none() = nb::none())
+      .def("run", &DecodePlan::run, "q"_a, "kv_cache"_a, nb::kw_only(),
+           "sinks"_a.none() = nb::none(), "k_scale"_a = 1.0f, "v_scale"_a = 1.0f,
+           "return_lse"_a = false, "out"_a.none() = nb::none(), "lse"_a.none() = nb::none(),
+           "stream"_a.none() = nb::none(), kRunDoc)
       .def_prop_ro("kernel_uri", &DecodePlan::kernel_uri)
       .def_prop_ro("batch_size", &DecodePlan::batch_size)
       .def_prop_ro("device", &DecodePlan::device)

@@ -43,7 +43,8 @@ def make_batch(rng, *, batch, kv_lens, page_size, num_kv_heads, group, head_dim,
 def plan_and_run(data, *, q_dtype, kv_dtype, page_size, head_dim, num_kv_heads, sinks=None,
                  window_left=-1, cap=0.0, layout="NHD", combined=False, uint8_view=False,
                  k_scale=1.0, v_scale=1.0, return_lse=True):
-    workspace = torch.empty(WORKSPACE_BYTES, dtype=torch.uint8, device="cuda")
+    device = data["q"].device
+    workspace = torch.empty(WORKSPACE_BYTES, dtype=torch.uint8, device=device)
     wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(workspace, kv_layout=layout)
     wrapper.plan(data["indptr"], data["indices"], data["last"], data["q"].shape[1], num_kv_heads,
                  head_dim, page_size, q_data_type=DTYPES[q_dtype], kv_data_type=DTYPES[kv_dtype],
@@ -53,10 +54,10 @@ def plan_and_run(data, *, q_dtype, kv_dtype, page_size, head_dim, num_kv_heads, 
         k, v = k.view(torch.uint8), v.view(torch.uint8)
     kv_cache = torch.stack([k, v], dim=1) if combined else (k, v)
     out = torch.full_like(data["q"], float("nan"))  # poisoned: every element must be written
-    lse = torch.full(data["q"].shape[:2], float("nan"), device="cuda")
+    lse = torch.full(data["q"].shape[:2], float("nan"), device=device)
     wrapper.run(data["q"], kv_cache, sinks=sinks, k_scale=k_scale, v_scale=v_scale,
                 return_lse=return_lse, out=out, lse=lse)
-    torch.cuda.synchronize()
+    torch.cuda.synchronize(device)
     return wrapper, out, lse
 
 
@@ -101,6 +102,35 @@ def test_matches_float64_reference(q_dtype, kv_dtype, use_sinks, use_window):
           f"rel L2 {error:.2e}")
     assert error <= TOLERANCE
     assert torch.allclose(lse.double(), want_lse, atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2,
+                    reason="needs 2 CUDA devices (the nvidia-h200-x2 device kind)")
+def test_every_device_runs_the_same_cached_kernel():
+    """Issue 5, per device: one kernel (one URI, one cache entry) is loaded on each device
+    it is used on and is correct there. The current device stays 0 throughout, so kjit must
+    follow the tensors' device rather than the current one."""
+    rng = torch.Generator().manual_seed(SEED)
+    uris = set()
+    for index in range(torch.cuda.device_count()):
+        device = torch.device("cuda", index)
+        data = make_batch(rng, batch=5, kv_lens=[33, 1000, 4096], page_size=16, num_kv_heads=2,
+                          group=8, head_dim=64, q_dtype="bf16", kv_dtype="e4m3", device=device)
+        sinks = (torch.rand(16, generator=rng) * 4 - 1).to(device)
+        wrapper, out, lse = plan_and_run(data, q_dtype="bf16", kv_dtype="e4m3", page_size=16,
+                                         head_dim=64, num_kv_heads=2, sinks=sinks)
+        assert torch.cuda.current_device() == 0 and out.device == device
+        want, want_lse = decode_reference(
+            data["q"], data["k"].float(), data["v"].float(), data["indptr"], data["indices"],
+            data["last"], layout="NHD", sinks=sinks, sm_scale=64 ** -0.5)
+        error = relative_l2(out, want)
+        print(f"device {index} ({torch.cuda.get_device_name(device)}): rel L2 {error:.2e}")
+        assert torch.isfinite(out).all() and error <= TOLERANCE
+        assert torch.allclose(lse.double(), want_lse, atol=1e-3, rtol=1e-4)
+        uris.add(wrapper.kernel_uri)
+    assert len(uris) == 1
+    # One cubin in the cache serves both devices (same architecture, so the same key).
+    assert [entry["uri"] for entry in kjit.cache.list()].count(uris.pop()) == 1
 
 
 def test_fp8_kv_agrees_with_bf16_kv():

@@ -38,8 +38,12 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
   }
   decode_ = kernel_.function(kBatchDecodeEntryPoint, device_);
   merge_ = kernel_.function(kBatchDecodeMergeEntryPoint, device_);
-
+  // The decode kernel stages K/V in dynamic shared memory; above 48 KB a launch must opt in.
+  shared_bytes_ = kernel_.global_int(kBatchDecodeSharedBytesSymbol, device_);
   const CudaDriver& cu = cuda_driver();
+  KJIT_CUDA_CHECK(cu.cuFuncSetAttribute(decode_, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                        shared_bytes_));
+
   const auto base = reinterpret_cast<CUdeviceptr>(workspace_);
   KJIT_CUDA_CHECK(
       cu.cuMemcpyHtoDAsync(base + schedule_.work_items_offset, schedule_.work_items.data(),
@@ -89,7 +93,8 @@ void BatchDecodePlan::run(BatchDecodeParams params, CUstream stream) const {
   void* arguments[] = {&params};
   KJIT_CUDA_CHECK(cu.cuLaunchKernel(decode_, static_cast<unsigned>(schedule_.work_items.size()),
                                     static_cast<unsigned>(schedule_.num_row_blocks), 1,
-                                    kBatchDecodeThreads, 1, 1, 0, stream, arguments, nullptr));
+                                    kBatchDecodeThreads, 1, 1, shared_bytes_, stream, arguments,
+                                    nullptr));
   if (!schedule_.merge_items.empty()) {
     KJIT_CUDA_CHECK(cu.cuLaunchKernel(merge_, static_cast<unsigned>(schedule_.merge_items.size()),
                                       static_cast<unsigned>(shape_.num_qo_heads), 1,

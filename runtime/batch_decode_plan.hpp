@@ -42,6 +42,7 @@ class BatchDecodePlan {
   int device_ = 0;
   CUfunction decode_ = nullptr;
   CUfunction merge_ = nullptr;
+  int shared_bytes_ = 0;  // dynamic shared memory of the decode kernel
 };
 
 }  // namespace kjit

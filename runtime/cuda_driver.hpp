@@ -30,6 +30,7 @@ struct CudaDriver {
   X(cuModuleLoadData)                 \
   X(cuModuleUnload)                   \
   X(cuModuleGetFunction)              \
+  X(cuModuleGetGlobal)                \
   X(cuFuncSetAttribute)               \
   X(cuFuncGetAttribute)               \
   X(cuLaunchKernel)                   \

@@ -1,5 +1,6 @@
 #include "decode_tunables.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -17,8 +18,8 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
     const std::string key = field.substr(0, equals);
     const std::string value = equals == std::string::npos ? "" : field.substr(equals + 1);
     try {
-      if (key == "prefetch" && (value == "0" || value == "1")) {
-        base.prefetch = value == "1";
+      if (key == "stages" && std::stoi(value) >= 2 && std::stoi(value) <= 8) {
+        base.stages = std::stoi(value);
         continue;
       }
       if (key == "min_blocks" && std::stoi(value) >= 1 && std::stoi(value) <= 16) {
@@ -28,7 +29,7 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
     } catch (const std::exception&) {
     }
     throw InvalidArgument(fmt::format(
-        "KJIT_DECODE_TUNING: cannot use '{}': expected prefetch=0|1 and min_blocks=1..16, "
+        "KJIT_DECODE_TUNING: cannot use '{}': expected stages=2..8 and min_blocks=1..16, "
         "comma-separated",
         field));
   }
@@ -37,13 +38,14 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
 
 DecodeTunables choose_decode_tunables(const KernelSpec& spec) {
   DecodeTunables tunables;
-  // Measured on H100 with kjit-bench's KJIT_DECODE_TUNING variants (bench/RESULTS.md): once
-  // page indices are read a tile ahead, double buffering no longer pays at head_dim 64 (S1:
-  // 217 vs 268 us BF16, 145 vs 148 us E4M3) while its registers cost occupancy, so it is off.
-  // 4 CTAs/SM is best for head_dim 64 and for FP8 at 128 (381 us, despite ~150 bytes of spill,
-  // vs 506 us at 3 CTAs/SM); 16-bit KV at 128 runs uncapped (a 128-register cap spills: 718 vs
-  // 440 us).
-  tunables.prefetch = false;
+  // Bytes in flight hide DRAM latency (Little's law: ~3 TB/s x ~1 us is ~25 KB per SM on an
+  // H100). A warp's tile is 32 * head_dim * kv_bytes bytes of K and V; about 12 KB of stages per
+  // warp keeps 4 CTAs/SM in flight with enough tiles each, within the 227 KB of shared memory for
+  // the head dims that have 4 CTAs/SM of registers (64, and FP8 at 128).
+  const int tile_bytes = 32 * spec.head_dim * static_cast<int>(size_in_bytes(spec.dtype_kv));
+  tunables.stages = std::clamp(12288 / tile_bytes, 2, 6);
+  // 4 CTAs/SM (a 128-register cap) is best for head_dim 64 and for FP8 at 128; 16-bit KV at 128
+  // runs uncapped (a 128-register cap spilled: 718 vs 440 us before cp.async staging).
   if (spec.head_dim == 64 || (spec.head_dim == 128 && is_fp8(spec.dtype_kv))) {
     tunables.min_blocks_per_sm = 4;
   }

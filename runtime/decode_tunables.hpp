@@ -8,12 +8,12 @@
 namespace kjit {
 
 struct DecodeTunables {
-  bool prefetch = true;       // double-buffer tile loads in registers (when a tile fits in 32)
+  int stages = 3;             // cp.async shared-memory stages per warp (tiles in flight + 1)
   int min_blocks_per_sm = 1;  // __launch_bounds__ minimum blocks: caps registers per thread
 };
 
-// The choice for a variant, measured on H100 (bench/RESULTS.md); KJIT_DECODE_TUNING
-// ("prefetch=0,min_blocks=4") overrides it for experiments.
+// The choice for a variant (bench/RESULTS.md); KJIT_DECODE_TUNING ("stages=4,min_blocks=4")
+// overrides it for experiments.
 DecodeTunables choose_decode_tunables(const KernelSpec& spec);
 
 // Parses the override syntax; throws InvalidArgument naming the accepted keys.

@@ -24,7 +24,7 @@ inline constexpr Knob kKnobs[] = {
     {"KJIT_TEMPLATE_DIR", "(embedded)", "read kernel templates from this directory (development)"},
     {"KJIT_LIBCUDA", "(search)", "path of the CUDA driver library to load instead of libcuda.so.1"},
     {"KJIT_DECODE_TUNING", "(per variant)",
-     "override decode kernel tunables, e.g. prefetch=0,min_blocks=4 (experiments; in the key)"},
+     "override decode kernel tunables, e.g. stages=4,min_blocks=4 (experiments; in the key)"},
 };
 
 // Raw value, or nullopt when unset or empty.

@@ -86,23 +86,45 @@ int device_sm_count(int device) {
   });
 }
 
+CUmodule LoadedModule::module(int device) {
+  auto found = modules_.find(device);
+  if (found != modules_.end()) return found->second;
+  CUmodule handle = nullptr;
+  KJIT_CUDA_CHECK(cuda_driver().cuModuleLoadData(&handle, cubin_->data()));
+  modules_.emplace(device, handle);
+  return handle;
+}
+
 CUfunction LoadedModule::function(const std::string& entry_point, int device) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = functions_.find({device, entry_point});
   if (found != functions_.end()) return found->second;
 
-  const CudaDriver& cu = cuda_driver();
   ScopedContext scope(device);
-  auto module = modules_.find(device);
-  if (module == modules_.end()) {
-    CUmodule handle = nullptr;
-    KJIT_CUDA_CHECK(cu.cuModuleLoadData(&handle, cubin_->data()));
-    module = modules_.emplace(device, handle).first;
-  }
   CUfunction function = nullptr;
-  KJIT_CUDA_CHECK(cu.cuModuleGetFunction(&function, module->second, entry_point.c_str()));
+  KJIT_CUDA_CHECK(
+      cuda_driver().cuModuleGetFunction(&function, module(device), entry_point.c_str()));
   functions_[{device, entry_point}] = function;
   return function;
+}
+
+int LoadedModule::global_int(const std::string& name, int device) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = ints_.find({device, name});
+  if (found != ints_.end()) return found->second;
+
+  const CudaDriver& cu = cuda_driver();
+  ScopedContext scope(device);
+  CUdeviceptr address = 0;
+  std::size_t bytes = 0;
+  KJIT_CUDA_CHECK(cu.cuModuleGetGlobal(&address, &bytes, module(device), name.c_str()));
+  if (bytes != sizeof(int)) {
+    throw CudaError(fmt::format("module global {} holds {} bytes, not an int", name, bytes));
+  }
+  int value = 0;
+  KJIT_CUDA_CHECK(cu.cuMemcpyDtoH(&value, address, sizeof(int)));
+  ints_[{device, name}] = value;
+  return value;
 }
 
 }  // namespace kjit

@@ -22,11 +22,17 @@ class LoadedModule {
   // Throws CudaError when there is no GPU or the load fails.
   CUfunction function(const std::string& entry_point, int device);
 
+  // The value of the module's `extern "C"` int `name` (read once per device and cached).
+  // Throws CudaError when the module has none.
+  int global_int(const std::string& name, int device);
+
  private:
-  const std::string* cubin_;  // owned by the KernelRecord that owns this module
+  CUmodule module(int device);  // loads on first use; mutex_ held
+  const std::string* cubin_;    // owned by the KernelRecord that owns this module
   std::mutex mutex_;
   std::map<int, CUmodule> modules_;
   std::map<std::pair<int, std::string>, CUfunction> functions_;
+  std::map<std::pair<int, std::string>, int> ints_;
 };
 
 // The device of the calling thread's current context; with no current context, device 0, whose

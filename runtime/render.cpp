@@ -33,11 +33,12 @@ nlohmann::json batch_decode_context(const KernelSpec& spec, const std::string& u
   context["uri"] = uri;
   context["entry_point"] = kBatchDecodeEntryPoint;
   context["merge_entry_point"] = kBatchDecodeMergeEntryPoint;
+  context["shared_bytes_symbol"] = kBatchDecodeSharedBytesSymbol;
   context["cuda_dtype_q"] = std::string(cuda_type_name(spec.dtype_q));
   context["cuda_dtype_kv"] = std::string(cuda_type_name(spec.dtype_kv));
   context["cuda_dtype_o"] = std::string(cuda_type_name(spec.output_dtype()));
   const DecodeTunables tunables = choose_decode_tunables(spec);
-  context["tunables"] = {{"prefetch", tunables.prefetch},
+  context["tunables"] = {{"stages", tunables.stages},
                          {"min_blocks_per_sm", tunables.min_blocks_per_sm}};
   return context;
 }

@@ -74,6 +74,11 @@ CUfunction Kernel::function(const std::string& entry_point, int device) const {
   return record_->module.function(entry_point, device);
 }
 
+int Kernel::global_int(const std::string& name, int device) const {
+  if (device < 0) device = current_device();
+  return record_->module.global_int(name, device);
+}
+
 RuntimeOptions RuntimeOptions::from_environment() {
   RuntimeOptions options;
   options.disk_cache = knobs::cache_enabled();

@@ -60,6 +60,8 @@ class Kernel {
   // first use. Throws CudaError without a GPU.
   CUfunction function(int device = -1) const;
   CUfunction function(const std::string& entry_point, int device = -1) const;
+  // An `extern "C"` int the module defines (launch facts such as its shared memory size).
+  int global_int(const std::string& name, int device = -1) const;
 
  private:
   std::shared_ptr<KernelRecord> record_;

@@ -14,16 +14,21 @@
 // the A operand (FlashAttention-2). The math type is the KV type (bf16), or f16 for f16 and FP8
 // caches (FP8 -> f16 is exact); Q is converted to it once.
 //
-// Loads: K and V go straight from global memory into registers in operand layout, no shared
-// memory. Each lane reads 16 contiguous bytes of a K row; the dot product's k index is permuted
-// so that those bytes are exactly the lane's B fragment (Q's A fragment uses the same
-// permutation). V is read in 8- or 16-byte runs of one token row per lane; a byte permute pairs
-// two tokens' values into a B fragment, and the output columns are permuted to match.
+// Loads: each warp streams its tiles through a private ring of kStages shared-memory stages
+// with cp.async, so kStages - 1 tiles are in flight per warp without holding registers. A lane
+// copies, and later reads back, exactly the bytes it needs in operand layout: 16 contiguous
+// bytes of a K row, with the dot product's k index permuted so that those bytes are the lane's
+// B fragment (Q's A fragment uses the same permutation); V in 8- or 16-byte runs of one token
+// row, where a byte permute pairs two tokens' values into a B fragment and the output columns
+// are permuted to match. Stages are laid out unit-major with lanes adjacent, so both the copies
+// and the reads of a warp are contiguous and free of bank conflicts, and no lane reads another
+// lane's bytes: no barrier is needed until the epilogue.
 //
 // Bound: memory. Per token and KV head it reads 2·d·b bytes and does 4·16·d flops on tensor
 // cores (rows padded to 16); FP8 conversion is one cvt per two values.
 #pragma once
 
+#include "async_copy.cuh"
 #include "batch_decode_params.h"
 #include "dtype_convert.cuh"
 #include "fragment_convert.cuh"
@@ -53,11 +58,22 @@ struct DecodeTraits {
   static constexpr int kVLoads = kHeadDim / (8 * kVRun);  // V runs per lane per token row
   static constexpr int kVRunBytes = kVRun * kKVBytes;     // 8 or 16
   static constexpr int kOutputTiles = kHeadDim / 8;       // n8 tiles of P·V
-  // Registers one tile's loads occupy per lane; tiles up to 32 registers are double-buffered
-  // (the next tile's loads are in flight while this one is computed).
-  static constexpr int kTileRegisters = 2 * kKChunks * 4 + 4 * kVLoads * (kVRunBytes / 4);
-  static constexpr bool kPrefetch = Config::kPrefetch && kTileRegisters <= 32;
   static_assert(kKChunks >= 1 && kVLoads >= 1, "unsupported head_dim / KV dtype");
+
+  // One tile in a stage: K units (16 bytes) then V units (kVRunBytes), each unit-major with the
+  // 32 lanes adjacent.
+  static constexpr int kKUnits = 2 * kKChunks;
+  static constexpr int kVUnits = 4 * kVLoads;
+  static constexpr int kStageBytes = 32 * (kKUnits * 16 + kVUnits * kVRunBytes);
+  static constexpr int kStages = Config::kStages;
+  static_assert(kStages >= 2, "a pipeline needs at least 2 stages");
+  // The epilogue reuses the stages: per-row sums of the warps' outputs, rows padded by one float
+  // so that the lanes of a quad land in different banks.
+  static constexpr int kOutputStride = kHeadDim + 1;
+  static constexpr int kStagingBytes = kWarps * kStages * kStageBytes;
+  static constexpr int kEpilogueBytes = kBatchDecodeRows * kOutputStride * 4;
+  static constexpr int kSharedBytes =
+      kStagingBytes > kEpilogueBytes ? kStagingBytes : kEpilogueBytes;
 };
 
 // Raw bytes of one load, as 32-bit words.
@@ -94,14 +110,6 @@ __device__ __forceinline__ int permuted_v_dim(int tile, int n) {
   return (tile / Traits::kVRun) * 8 * Traits::kVRun + n * Traits::kVRun + tile % Traits::kVRun;
 }
 
-// The K and V registers of one 16-token tile: K rows base + 8n + r, V rows base + {2t, 2t + 1,
-// 2t + 8, 2t + 9} (lane r = lane / 4, t = lane % 4).
-template <class Traits>
-struct TileLoads {
-  Words<16> k[2][Traits::kKChunks];
-  Words<Traits::kVRunBytes> v[4][Traits::kVLoads];
-};
-
 // Byte offset of a token's row for one KV head.
 __device__ __forceinline__ long long kv_row_offset(const BatchDecodeParams& p,
                                                    const BatchDecodeWorkItem& item, int token,
@@ -124,12 +132,15 @@ __device__ __forceinline__ long long tile_offset(const BatchDecodeParams& p,
          item.kv_head * p.kv_stride_head;
 }
 
-// Issues every load of the tile starting at token `base` (`offset` from tile_offset()). Tokens
-// outside the item's range are clamped into it (and masked later); they stay inside the tile.
+// Issues the copies of the tile starting at token `base` (`offset` from tile_offset()) into a
+// stage: lane (r, t) = (lane / 4, lane % 4) copies K rows base + 8n + r (n = 0, 1) and V rows
+// base + {2t, 2t + 1, 2t + 8, 2t + 9}, the rows its B fragments need. Tokens outside the item's
+// range are clamped into it (and masked later); they stay inside the tile.
 template <class Traits>
-__device__ __forceinline__ void load_tile(const BatchDecodeParams& p,
-                                          const BatchDecodeWorkItem& item, int base,
-                                          long long offset, int r, int t, TileLoads<Traits>& out) {
+__device__ __forceinline__ void issue_tile(const BatchDecodeParams& p,
+                                           const BatchDecodeWorkItem& item, int base,
+                                           long long offset, int lane, unsigned stage) {
+  const int r = lane / 4, t = lane % 4;
   const char* k_base = static_cast<const char*>(p.k);
   const char* v_base = static_cast<const char*>(p.v);
   const int last_token = item.token_end - 1;
@@ -143,18 +154,38 @@ __device__ __forceinline__ void load_tile(const BatchDecodeParams& p,
     const int token = min(max(base + 8 * n + r, item.token_begin), last_token);
     const char* row = k_base + row_offset(token);
 #pragma unroll
-    for (int c = 0; c < Traits::kKChunks; ++c) out.k[n][c] = load_words<16>(row + (4 * c + t) * 16);
+    for (int c = 0; c < Traits::kKChunks; ++c) {
+      const int unit = n * Traits::kKChunks + c;
+      copy_async<16>(stage + (unit * 32 + lane) * 16, row + (4 * c + t) * 16);
+    }
   }
+  const unsigned v_stage = stage + Traits::kKUnits * 32 * 16;
 #pragma unroll
   for (int s = 0; s < 4; ++s) {
     const int token = min(max(base + 8 * (s / 2) + 2 * t + s % 2, item.token_begin), last_token);
     const char* row = v_base + row_offset(token);
 #pragma unroll
     for (int g = 0; g < Traits::kVLoads; ++g) {
-      out.v[s][g] = load_words<Traits::kVRunBytes>(
+      const int unit = s * Traits::kVLoads + g;
+      copy_async<Traits::kVRunBytes>(
+          v_stage + (unit * 32 + lane) * Traits::kVRunBytes,
           row + (g * 8 * Traits::kVRun + r * Traits::kVRun) * Traits::kKVBytes);
     }
   }
+}
+
+// This lane's K unit (16 bytes of one of its rows) and V unit (one run of one of its rows) of a
+// landed stage.
+template <class Traits>
+__device__ __forceinline__ Words<16> read_k_unit(const char* stage, int lane, int unit) {
+  return load_words<16>(stage + (unit * 32 + lane) * 16);
+}
+
+template <class Traits>
+__device__ __forceinline__ Words<Traits::kVRunBytes> read_v_unit(const char* stage, int lane,
+                                                                 int unit) {
+  return load_words<Traits::kVRunBytes>(stage + Traits::kKUnits * 32 * 16 +
+                                        (unit * 32 + lane) * Traits::kVRunBytes);
 }
 
 // B fragment of K for k-block `within` of a 16-byte chunk.
@@ -232,20 +263,24 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   const int end_tile = (item.token_end + kBatchDecodeTileTokens - 1) / kBatchDecodeTileTokens;
 
   // One tile: S = Q·Kᵀ, online softmax, O += P·V.
-  auto process_tile = [&](const TileLoads<Traits>& loads, int base) {
-    const auto& k_chunk = loads.k;
-    const auto& v_run = loads.v;
+  // One landed tile: S = Q·Kᵀ, online softmax, O += P·V. Operands are read from the stage just
+  // before their MMAs, so K's and V's registers are never live at the same time.
+  auto process_tile = [&](const char* stage, int base) {
     // S = Q·Kᵀ: two n8 tiles of 8 tokens.
     float s[2][4] = {};
 #pragma unroll
-    for (int j = 0; j < Traits::kKBlocks; ++j) {
+    for (int c = 0; c < Traits::kKChunks; ++c) {
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
-        unsigned b[2];
-        k_fragment<Traits>(k_chunk[n][j / Traits::kKBlocksPerChunk], j % Traits::kKBlocksPerChunk,
-                           b);
-        mma_m16n8k16<kBF16>(s[n], q_fragment[j], b);
-        if constexpr (Traits::kSplitQ) mma_m16n8k16<kBF16>(s[n], q_residual[j], b);
+        const Words<16> chunk = read_k_unit<Traits>(stage, lane, n * Traits::kKChunks + c);
+#pragma unroll
+        for (int within = 0; within < Traits::kKBlocksPerChunk; ++within) {
+          const int j = c * Traits::kKBlocksPerChunk + within;
+          unsigned b[2];
+          k_fragment<Traits>(chunk, within, b);
+          mma_m16n8k16<kBF16>(s[n], q_fragment[j], b);
+          if constexpr (Traits::kSplitQ) mma_m16n8k16<kBF16>(s[n], q_residual[j], b);
+        }
       }
     }
     // Scale (and cap) in float32, mask tokens outside the range; column 2t + (i & 1) of tile n.
@@ -268,55 +303,71 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     const unsigned p_fragment[4] = {pack2<kBF16>(s[0][0], s[0][1]), pack2<kBF16>(s[0][2], s[0][3]),
                                     pack2<kBF16>(s[1][0], s[1][1]), pack2<kBF16>(s[1][2], s[1][3])};
 #pragma unroll
-    for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
-      const int g = tile_n / Traits::kVRun, e = tile_n % Traits::kVRun;
-      const unsigned b[2] = {v_pair<Traits>(v_run[0][g], v_run[1][g], e),
-                             v_pair<Traits>(v_run[2][g], v_run[3][g], e)};
-      mma_m16n8k16<kBF16>(state.output[tile_n], p_fragment, b);
+    for (int g = 0; g < Traits::kVLoads; ++g) {
+      Words<Traits::kVRunBytes> v_run[4];
+#pragma unroll
+      for (int row = 0; row < 4; ++row) {
+        v_run[row] = read_v_unit<Traits>(stage, lane, row * Traits::kVLoads + g);
+      }
+#pragma unroll
+      for (int e = 0; e < Traits::kVRun; ++e) {
+        const unsigned b[2] = {v_pair<Traits>(v_run[0], v_run[1], e),
+                               v_pair<Traits>(v_run[2], v_run[3], e)};
+        mma_m16n8k16<kBF16>(state.output[g * Traits::kVRun + e], p_fragment, b);
+      }
     }
   };
 
-  // Warps take tiles round-robin. With kPrefetch two register buffers alternate: the loads of a
-  // warp's next tile are in flight while the current one is computed, and nothing waits on them
-  // until that tile's turn.
+  // Warps take tiles round-robin, each through its own ring of stages: tile i waits in stage
+  // i % kStages while tiles i + 1 .. i + kStages - 1 are in flight. Every iteration commits one
+  // group (empty past the end), so "all but kStages - 2 groups done" means tile i has landed.
+  // The stage refilled in iteration i is the one read in iteration i - 1, whose registers
+  // process_tile has consumed. Page indices are read one tile ahead of the copies that use them.
+  constexpr int kStages = Traits::kStages;
   constexpr int kStride = Traits::kWarps * kBatchDecodeTileTokens;
-  int base = (first_tile + warp) * kBatchDecodeTileTokens;
+  extern __shared__ __align__(16) char shared_bytes[];
+  char* const stages = shared_bytes + warp * kStages * Traits::kStageBytes;
+  const unsigned stages_address = shared_address(stages);
   const int end_base = end_tile * kBatchDecodeTileTokens;
-  if constexpr (Traits::kPrefetch) {
-    TileLoads<Traits> even, odd;
-    long long even_offset = tile_offset(p, item, base, end_base);
-    long long odd_offset = tile_offset(p, item, base + kStride, end_base);
-    if (base < end_base) load_tile<Traits>(p, item, base, even_offset, r, t, even);
-    for (; base < end_base; base += 2 * kStride) {
-      const int second = base + kStride;
-      if (second < end_base) load_tile<Traits>(p, item, second, odd_offset, r, t, odd);
-      even_offset = tile_offset(p, item, second + kStride, end_base);
-      process_tile(even, base);
-      if (second >= end_base) break;
-      if (second + kStride < end_base) {
-        load_tile<Traits>(p, item, second + kStride, even_offset, r, t, even);
-      }
-      odd_offset = tile_offset(p, item, second + 2 * kStride, end_base);
-      process_tile(odd, second);
+  const int first_base = (first_tile + warp) * kBatchDecodeTileTokens;
+  long long offset = tile_offset(p, item, first_base, end_base);
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) {
+    const int base = first_base + i * kStride;
+    const long long next_offset = tile_offset(p, item, base + kStride, end_base);
+    if (base < end_base) {
+      issue_tile<Traits>(p, item, base, offset, lane, stages_address + i * Traits::kStageBytes);
     }
-  } else {
-    long long offset = tile_offset(p, item, base, end_base);
-    for (; base < end_base; base += kStride) {
-      TileLoads<Traits> loads;
-      load_tile<Traits>(p, item, base, offset, r, t, loads);
-      offset = tile_offset(p, item, base + kStride, end_base);
-      process_tile(loads, base);
-    }
+    commit_async_group();
+    offset = next_offset;
   }
+  int stage = 0;
+  for (int base = first_base; base < end_base; base += kStride) {
+    wait_async_groups<kStages - 2>();
+    const int refill = stage == 0 ? kStages - 1 : stage - 1;
+    const int ahead = base + (kStages - 1) * kStride;
+    const long long next_offset = tile_offset(p, item, ahead + kStride, end_base);
+    if (ahead < end_base) {
+      issue_tile<Traits>(p, item, ahead, offset, lane,
+                         stages_address + refill * Traits::kStageBytes);
+    }
+    commit_async_group();
+    offset = next_offset;
+    process_tile(stages + stage * Traits::kStageBytes, base);
+    stage = stage == kStages - 1 ? 0 : stage + 1;
+  }
+  wait_async_groups<0>();
+  __syncthreads();  // every warp is done with its stages: the epilogue reuses them
 
   // Merge the warps: a common maximum per row, accumulators summed in shared memory.
   __shared__ float warp_max[Traits::kWarps][kBatchDecodeRows];
   __shared__ float warp_denominator[Traits::kWarps][kBatchDecodeRows];
   __shared__ float row_max[kBatchDecodeRows];
   __shared__ float row_denominator[kBatchDecodeRows];
-  __shared__ float output_sum[kBatchDecodeRows][kHeadDim];
-  for (int i = threadIdx.x; i < kBatchDecodeRows * kHeadDim; i += kBatchDecodeThreads) {
-    (&output_sum[0][0])[i] = 0.f;
+  float* const output_sum = reinterpret_cast<float*>(shared_bytes);  // [16][kOutputStride]
+  for (int i = threadIdx.x; i < kBatchDecodeRows * Traits::kOutputStride;
+       i += kBatchDecodeThreads) {
+    output_sum[i] = 0.f;
   }
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -339,8 +390,9 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
       for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
 #pragma unroll
         for (int i = 0; i < 2; ++i) {
-          atomicAdd(&output_sum[row][permuted_v_dim<Traits>(tile_n, 2 * t + i)],
-                    state.output[tile_n][2 * half + i] * weight);
+          atomicAdd(
+              &output_sum[row * Traits::kOutputStride + permuted_v_dim<Traits>(tile_n, 2 * t + i)],
+              state.output[tile_n][2 * half + i] * weight);
         }
       }
     }
@@ -371,7 +423,9 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
         max_logit = with_sink;
       }
       const float value =
-          denominator > 0.f ? p.v_scale * output_sum[row][dim] * rescale / denominator : 0.f;
+          denominator > 0.f
+              ? p.v_scale * output_sum[row * Traits::kOutputStride + dim] * rescale / denominator
+              : 0.f;
       auto* o = static_cast<typename Traits::DTypeO*>(p.o) + item.request * p.o_stride_batch +
                 head * p.o_stride_head;
       o[dim] = from_float<typename Traits::DTypeO>(value);
@@ -386,7 +440,9 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
               kBatchDecodeRows +
           row;
       p.partial_o[slot * kHeadDim + dim] =
-          denominator > 0.f ? p.v_scale * output_sum[row][dim] / denominator : 0.f;
+          denominator > 0.f
+              ? p.v_scale * output_sum[row * Traits::kOutputStride + dim] / denominator
+              : 0.f;
       if (dim == 0) {
         p.partial_lse[slot] =
             denominator > 0.f ? max_logit + log2f(denominator) : negative_infinity();

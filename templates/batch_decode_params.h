@@ -7,6 +7,8 @@ namespace kjit {
 // Entry points of the rendered module (extern "C", so these are the symbol names).
 constexpr const char* kBatchDecodeEntryPoint = "kjit_batch_decode";
 constexpr const char* kBatchDecodeMergeEntryPoint = "kjit_batch_decode_merge";
+// An int in the module: the decode entry point's dynamic shared memory, in bytes.
+constexpr const char* kBatchDecodeSharedBytesSymbol = "kjit_batch_decode_shared_bytes";
 
 // Threads per CTA of both kernels; the host launches with exactly this many.
 constexpr int kBatchDecodeThreads = 128;

@@ -46,7 +46,7 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
   build-device/kjit-bench --json "$out/kjit_bench.json" 2>&1 | tee "$out/kjit_bench.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   cat "$out/kjit_bench.log" >> "$summary"
-  # Tunable experiments: KJIT_BENCH_VARIANTS="prefetch=0,min_blocks=4;prefetch=1,min_blocks=3"
+  # Tunable experiments: KJIT_BENCH_VARIANTS="stages=4,min_blocks=4;stages=6,min_blocks=3"
   IFS=';' read -ra variants <<< "${KJIT_BENCH_VARIANTS:-}"
   for variant in "${variants[@]}"; do
     [ -n "$variant" ] || continue

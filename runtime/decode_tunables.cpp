@@ -1,6 +1,5 @@
 #include "decode_tunables.hpp"
 
-#include <algorithm>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -38,14 +37,14 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
 
 DecodeTunables choose_decode_tunables(const KernelSpec& spec) {
   DecodeTunables tunables;
-  // Bytes in flight hide DRAM latency (Little's law: ~3 TB/s x ~1 us is ~25 KB per SM on an
-  // H100). A warp's tile is 32 * head_dim * kv_bytes bytes of K and V; about 12 KB of stages per
-  // warp keeps 4 CTAs/SM in flight with enough tiles each, within the 227 KB of shared memory for
-  // the head dims that have 4 CTAs/SM of registers (64, and FP8 at 128).
-  const int tile_bytes = 32 * spec.head_dim * static_cast<int>(size_in_bytes(spec.dtype_kv));
-  tunables.stages = std::clamp(12288 / tile_bytes, 2, 6);
+  // Measured on H100 with kjit-bench (bench/RESULTS.md): two stages (one tile in flight per
+  // warp while the previous one is computed) are best or equal for every variant. More stages
+  // made FP8 at head_dim 64 slower (S1: 74 % of copy bandwidth at 2 stages, 67 % at 3, 60 % at
+  // 6) and BF16 no faster: with 16 warps per SM, one tile each is already 32-64 KB in flight, and
+  // more scattered requests only add DRAM and L2 contention.
+  tunables.stages = 2;
   // 4 CTAs/SM (a 128-register cap) is best for head_dim 64 and for FP8 at 128; 16-bit KV at 128
-  // runs uncapped (a 128-register cap spilled: 718 vs 440 us before cp.async staging).
+  // runs uncapped (a 128-register cap spills: S2 539 vs 446 us).
   if (spec.head_dim == 64 || (spec.head_dim == 128 && is_fp8(spec.dtype_kv))) {
     tunables.min_blocks_per_sm = 4;
   }

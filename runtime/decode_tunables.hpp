@@ -8,7 +8,7 @@
 namespace kjit {
 
 struct DecodeTunables {
-  int stages = 3;             // cp.async shared-memory stages per warp (tiles in flight + 1)
+  int stages = 2;             // cp.async shared-memory stages per warp (tiles in flight + 1)
   int min_blocks_per_sm = 1;  // __launch_bounds__ minimum blocks: caps registers per thread
 };
 

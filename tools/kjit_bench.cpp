@@ -31,6 +31,9 @@ namespace {
 using nlohmann::json;
 
 constexpr int kQoHeads = 64, kKvHeads = 8, kPageSize = 16;
+// --hnd: pages laid out [page, kv_head, token, d] (FlashInfer's HND) instead of NHD, where one
+// head's row of a token is only d * kv_bytes contiguous bytes (64 for FP8 at d 64).
+bool hnd_layout = false;
 
 struct Shape {
   const char* name;
@@ -168,8 +171,8 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Buffer& flus
   params.q_stride_batch = static_cast<long long>(kQoHeads) * d;
   params.q_stride_head = d;
   params.kv_stride_page = static_cast<long long>(kPageSize) * kKvHeads * d;
-  params.kv_stride_token = static_cast<long long>(kKvHeads) * d;
-  params.kv_stride_head = d;
+  params.kv_stride_token = hnd_layout ? d : static_cast<long long>(kKvHeads) * d;
+  params.kv_stride_head = hnd_layout ? static_cast<long long>(kPageSize) * d : d;
   params.o_stride_batch = params.q_stride_batch;
   params.o_stride_head = d;
   params.sm_scale = 1.f / std::sqrt(static_cast<float>(d));
@@ -276,6 +279,8 @@ int main(int argc, char** argv) {
       only_shape = argv[++i];
     } else if (arg == "--kv" && i + 1 < argc) {
       only_kv = argv[++i];
+    } else if (arg == "--hnd") {
+      hnd_layout = true;
     } else if (arg == "--skip-jit") {
       skip_jit = true;
     } else if (arg == "--json" && i + 1 < argc) {
@@ -283,9 +288,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--iterations" && i + 1 < argc) {
       iterations = std::max(3, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr,
-                   "usage: kjit-bench [--json FILE] [--iterations N] [--skip-jit] [--only S1 --kv "
-                   "e4m3 (profile one case)]\n");
+      std::fprintf(
+          stderr,
+          "usage: kjit-bench [--json FILE] [--iterations N] [--skip-jit] [--hnd (KV layout; "
+          "default NHD)] [--only S1 --kv e4m3 (profile one case)]\n");
       return 2;
     }
   }

@@ -126,6 +126,22 @@ void SqliteStore::bump_counter(const char* name) {
       .run();
 }
 
+namespace {
+
+// A lookup's bookkeeping (miss and hit counters, last-use times, dropping a corrupt entry) is
+// best effort: on a full or read-only disk the entry just read is still good, so a failed write
+// must not turn the lookup into an error.
+template <typename Write>
+void best_effort(Write&& write) {
+  try {
+    write();
+  } catch (const CacheError& error) {
+    log::debug("cache bookkeeping skipped: {}", error.what());
+  }
+}
+
+}  // namespace
+
 std::optional<CacheEntry> SqliteStore::find(const std::string& key) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::optional<CacheEntry> found;
@@ -141,30 +157,34 @@ std::optional<CacheEntry> SqliteStore::find(const std::string& key) {
     }
   }
   if (!found) {
-    bump_counter("misses");
+    best_effort([&] { bump_counter("misses"); });
     return std::nullopt;
   }
   if (static_cast<std::int64_t>(found->cubin.size()) != found->cubin_bytes ||
       sha256_hex(found->cubin) != found->cubin_sha256) {
     log::warn("cache entry {} ({}) failed its checksum; dropped and will be recompiled", found->uri,
               key.substr(0, 16));
-    Statement(*db_, "DELETE FROM kernels WHERE key = ?1").bind(1, key).run();
-    bump_counter("misses");
+    best_effort([&] {
+      Statement(*db_, "DELETE FROM kernels WHERE key = ?1").bind(1, key).run();
+      bump_counter("misses");
+    });
     return std::nullopt;
   }
   // Use is recorded at most once a minute per entry, so warm lookups from many processes do
   // not queue for the write lock; hits therefore count uses a minute or more apart.
   const std::int64_t now = now_seconds();
   if (found->last_used_at + kLastUseResolutionSeconds <= now) {
-    in_transaction(*db_, [&] {
-      Statement(*db_, "UPDATE kernels SET hits = hits + 1, last_used_at = ?2 WHERE key = ?1")
-          .bind(1, key)
-          .bind(2, now)
-          .run();
-      bump_counter("hits");
+    best_effort([&] {
+      in_transaction(*db_, [&] {
+        Statement(*db_, "UPDATE kernels SET hits = hits + 1, last_used_at = ?2 WHERE key = ?1")
+            .bind(1, key)
+            .bind(2, now)
+            .run();
+        bump_counter("hits");
+      });
+      found->last_used_at = now;
+      ++found->hits;
     });
-    found->last_used_at = now;
-    ++found->hits;
   }
   return found;
 }

@@ -40,21 +40,21 @@ CUcontext primary_context(int device) {
   });
 }
 
-// Makes a device's primary context current for a scope, restoring the caller's afterwards.
-class ScopedContext {
- public:
-  explicit ScopedContext(int device) {
-    const CudaDriver& cu = cuda_driver();
-    KJIT_CUDA_CHECK(cu.cuCtxGetCurrent(&previous_));
-    KJIT_CUDA_CHECK(cu.cuCtxSetCurrent(primary_context(device)));
-  }
-  ~ScopedContext() { cuda_driver().cuCtxSetCurrent(previous_); }
-
- private:
-  CUcontext previous_ = nullptr;
-};
-
 }  // namespace
+
+ScopedContext::ScopedContext(int device) {
+  const CudaDriver& cu = cuda_driver();
+  KJIT_CUDA_CHECK(cu.cuCtxGetCurrent(&previous_));
+  const CUcontext wanted = primary_context(device);
+  if (wanted != previous_) {
+    KJIT_CUDA_CHECK(cu.cuCtxSetCurrent(wanted));
+    switched_ = true;
+  }
+}
+
+ScopedContext::~ScopedContext() {
+  if (switched_) cuda_driver().cuCtxSetCurrent(previous_);
+}
 
 void make_primary_context_current(int device) {
   KJIT_CUDA_CHECK(cuda_driver().cuCtxSetCurrent(primary_context(device)));

@@ -48,4 +48,19 @@ int device_sm_count(int device);
 // Makes the device's primary context current for the calling thread.
 void make_primary_context_current(int device);
 
+// Makes a device's primary context current for a scope and restores the caller's afterwards, so
+// that calling kjit never changes which device the host's thread (PyTorch's current device, for
+// one) is on.
+class ScopedContext {
+ public:
+  explicit ScopedContext(int device);
+  ~ScopedContext();
+  ScopedContext(const ScopedContext&) = delete;
+  ScopedContext& operator=(const ScopedContext&) = delete;
+
+ private:
+  CUcontext previous_ = nullptr;
+  bool switched_ = false;
+};
+
 }  // namespace kjit

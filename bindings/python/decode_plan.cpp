@@ -93,7 +93,7 @@ void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_pag
   const std::uintptr_t stream = resolve_stream(stream_object, indices, device);
   const TensorView pages = view_tensor(indices, "indices");
   check_tensor(pages, "indices", DType::kI32, 1, device);
-  make_primary_context_current(device);
+  const ScopedContext context(device);  // the caller's current device is left as it was
   const std::vector<int> host_indptr =
       host_ints(view_tensor(indptr, "indptr"), "indptr", device, stream);
   const std::vector<int> host_last =
@@ -239,7 +239,7 @@ nb::object DecodePlan::run(nb::handle q, nb::handle kv_cache, nb::handle sinks, 
     params.lse = static_cast<float*>(lse_values.data);
   }
   const std::uintptr_t cuda_stream = resolve_stream(stream, q, device_);
-  make_primary_context_current(device_);
+  const ScopedContext context(device_);
   plan_->run(params, reinterpret_cast<CUstream>(cuda_stream));
   if (return_lse) return nb::make_tuple(output_object, lse_object);
   return output_object;

@@ -34,6 +34,7 @@ constexpr int kQoHeads = 64, kKvHeads = 8, kPageSize = 16;
 // --hnd: pages laid out [page, kv_head, token, d] (FlashInfer's HND) instead of NHD, where one
 // head's row of a token is only d * kv_bytes contiguous bytes (64 for FP8 at d 64).
 bool hnd_layout = false;
+bool sequential_pages = false;
 
 struct Shape {
   const char* name;
@@ -140,7 +141,9 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Buffer& flus
   }
   std::vector<int> indices(indptr.back());
   std::iota(indices.begin(), indices.end(), 0);
-  std::shuffle(indices.begin(), indices.end(), rng);  // pages scattered, as in a real cache
+  // Pages scattered, as in a long-running cache; --sequential-pages keeps them in order, to
+  // measure what the scattering costs.
+  if (!sequential_pages) std::shuffle(indices.begin(), indices.end(), rng);
 
   const int d = shape.head_dim, element = kjit::size_in_bytes(kv);
   const std::size_t page_bytes = static_cast<std::size_t>(kPageSize) * kKvHeads * d * element;
@@ -281,6 +284,8 @@ int main(int argc, char** argv) {
       only_kv = argv[++i];
     } else if (arg == "--hnd") {
       hnd_layout = true;
+    } else if (arg == "--sequential-pages") {
+      sequential_pages = true;
     } else if (arg == "--skip-jit") {
       skip_jit = true;
     } else if (arg == "--json" && i + 1 < argc) {
@@ -291,7 +296,7 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: kjit-bench [--json FILE] [--iterations N] [--skip-jit] [--hnd (KV layout; "
-          "default NHD)] [--only S1 --kv e4m3 (profile one case)]\n");
+          "default NHD)] [--sequential-pages] [--only S1 --kv e4m3 (profile one case)]\n");
       return 2;
     }
   }

@@ -15,14 +15,13 @@
 // caches (FP8 -> f16 is exact); Q is converted to it once.
 //
 // Loads: each warp streams its tiles through a private ring of kStages shared-memory stages
-// with cp.async, so kStages - 1 tiles are in flight per warp without holding registers. A lane
-// copies, and later reads back, exactly the bytes it needs in operand layout: 16 contiguous
-// bytes of a K row, with the dot product's k index permuted so that those bytes are the lane's
-// B fragment (Q's A fragment uses the same permutation); V in 8- or 16-byte runs of one token
-// row, where a byte permute pairs two tokens' values into a B fragment and the output columns
-// are permuted to match. Stages are laid out unit-major with lanes adjacent, so both the copies
-// and the reads of a warp are contiguous and free of bank conflicts, and no lane reads another
-// lane's bytes: no barrier is needed until the epilogue.
+// with cp.async, so kStages - 1 tiles are in flight per warp without holding registers. The warp
+// copies whole K and V rows (whole cache lines per instruction); each lane then reads exactly
+// the bytes of its operand fragments from a swizzled, conflict-free layout (see k_slot): 16
+// contiguous bytes of a K row, with the dot product's k index permuted so that those bytes are
+// the lane's B fragment (Q's A fragment uses the same permutation); V in 8- or 16-byte runs of
+// one token row, where a byte permute pairs two tokens' values into a B fragment and the output
+// columns are permuted to match.
 //
 // Bound: memory. Per token and KV head it reads 2·d·b bytes and does 4·16·d flops on tensor
 // cores (rows padded to 16); FP8 conversion is one cvt per two values.
@@ -60,11 +59,11 @@ struct DecodeTraits {
   static constexpr int kOutputTiles = kHeadDim / 8;       // n8 tiles of P·V
   static_assert(kKChunks >= 1 && kVLoads >= 1, "unsupported head_dim / KV dtype");
 
-  // One tile in a stage: K units (16 bytes) then V units (kVRunBytes), each unit-major with the
-  // 32 lanes adjacent.
-  static constexpr int kKUnits = 2 * kKChunks;
-  static constexpr int kVUnits = 4 * kVLoads;
-  static constexpr int kStageBytes = 32 * (kKUnits * 16 + kVUnits * kVRunBytes);
+  // One tile in a stage: K's 16 rows, then V's, each row kRowBytes long in 16-byte slots.
+  static constexpr int kRowBytes = kHeadDim * kKVBytes;
+  static constexpr int kRowSlots = kRowBytes / 16;
+  static constexpr int kStageBytes = 2 * kBatchDecodeTileTokens * kRowBytes;
+  static constexpr int kCopiesPerLane = kBatchDecodeTileTokens * kRowSlots / 32;  // per K or V
   static constexpr int kStages = Config::kStages;
   static_assert(kStages >= 2, "a pipeline needs at least 2 stages");
   // The epilogue reuses the stages: per-row sums of the warps' outputs, rows padded by one float
@@ -132,60 +131,77 @@ __device__ __forceinline__ long long tile_offset(const BatchDecodeParams& p,
          item.kv_head * p.kv_stride_head;
 }
 
+// Stage layout. The warp copies whole rows (consecutive lanes take consecutive 16-byte slots of
+// a row, so each copy instruction asks L2 for whole lines), but each lane later reads the bytes
+// of its own fragments: lane (r, t) = (lane / 4, lane % 4) reads K rows 8n + r, slots 4c + t, and
+// V rows {2t, 2t + 1, 2t + 8, 2t + 9}, runs g·8 + r. Slots are XOR-swizzled within each row so
+// that those reads are free of bank conflicts (each 8-lane phase of a 16-byte read, or 16-lane
+// phase of an 8-byte one, lands on distinct banks):
+//   K: rows of >= 8 slots swap slot halves on odd rows (rows 8n + 2p and 8n + 2p + 1 share a
+//      phase); 4-slot rows (FP8, d 64) need nothing: consecutive rows already alternate halves.
+//   V: slot ^ 2·((row / 2) % 4) for 16-byte runs (a phase reads runs r = 2p, 2p + 1 of rows
+//      2t + ...: t spreads them over all 8 slots); for 8-byte runs (FP8, d 64), slot ^ 2 on rows
+//      with t odd, which makes each bank serve two lanes, the fewest for 64-byte rows.
+template <class Traits>
+__device__ __forceinline__ int k_slot(int slot, int row) {
+  if constexpr (Traits::kRowSlots >= 8) {
+    return slot ^ (4 * (row & 1));
+  } else {
+    return slot;
+  }
+}
+
+template <class Traits>
+__device__ __forceinline__ int v_slot(int slot, int row) {
+  if constexpr (Traits::kVRunBytes == 16) {
+    return slot ^ (2 * ((row >> 1) & 3));
+  } else {
+    return slot ^ (2 * ((row >> 1) & 1));
+  }
+}
+
 // Issues the copies of the tile starting at token `base` (`offset` from tile_offset()) into a
-// stage: lane (r, t) = (lane / 4, lane % 4) copies K rows base + 8n + r (n = 0, 1) and V rows
-// base + {2t, 2t + 1, 2t + 8, 2t + 9}, the rows its B fragments need. Tokens outside the item's
-// range are clamped into it (and masked later); they stay inside the tile.
+// stage. Tokens outside the item's range are clamped into it (and masked later); they stay
+// inside the tile.
 template <class Traits>
 __device__ __forceinline__ void issue_tile(const BatchDecodeParams& p,
                                            const BatchDecodeWorkItem& item, int base,
                                            long long offset, int lane, unsigned stage) {
-  const int r = lane / 4, t = lane % 4;
   const char* k_base = static_cast<const char*>(p.k);
   const char* v_base = static_cast<const char*>(p.v);
   const int last_token = item.token_end - 1;
   const bool tile_in_one_page = p.page_size % kBatchDecodeTileTokens == 0;
-  auto row_offset = [&](int token) {
-    return tile_in_one_page ? (offset + (token - base) * p.kv_stride_token) * Traits::kKVBytes
-                            : kv_row_offset(p, item, token, Traits::kKVBytes);
-  };
+  const unsigned v_stage = stage + kBatchDecodeTileTokens * Traits::kRowBytes;
 #pragma unroll
-  for (int n = 0; n < 2; ++n) {
-    const int token = min(max(base + 8 * n + r, item.token_begin), last_token);
-    const char* row = k_base + row_offset(token);
-#pragma unroll
-    for (int c = 0; c < Traits::kKChunks; ++c) {
-      const int unit = n * Traits::kKChunks + c;
-      copy_async<16>(stage + (unit * 32 + lane) * 16, row + (4 * c + t) * 16);
-    }
-  }
-  const unsigned v_stage = stage + Traits::kKUnits * 32 * 16;
-#pragma unroll
-  for (int s = 0; s < 4; ++s) {
-    const int token = min(max(base + 8 * (s / 2) + 2 * t + s % 2, item.token_begin), last_token);
-    const char* row = v_base + row_offset(token);
-#pragma unroll
-    for (int g = 0; g < Traits::kVLoads; ++g) {
-      const int unit = s * Traits::kVLoads + g;
-      copy_async<Traits::kVRunBytes>(
-          v_stage + (unit * 32 + lane) * Traits::kVRunBytes,
-          row + (g * 8 * Traits::kVRun + r * Traits::kVRun) * Traits::kKVBytes);
-    }
+  for (int i = 0; i < Traits::kCopiesPerLane; ++i) {
+    const int unit = lane + 32 * i;
+    const int row = unit / Traits::kRowSlots, slot = unit % Traits::kRowSlots;
+    const int token = min(max(base + row, item.token_begin), last_token);
+    const long long row_offset =
+        tile_in_one_page ? (offset + (token - base) * p.kv_stride_token) * Traits::kKVBytes
+                         : kv_row_offset(p, item, token, Traits::kKVBytes);
+    copy_async<16>(stage + row * Traits::kRowBytes + k_slot<Traits>(slot, row) * 16,
+                   k_base + row_offset + slot * 16);
+    copy_async<16>(v_stage + row * Traits::kRowBytes + v_slot<Traits>(slot, row) * 16,
+                   v_base + row_offset + slot * 16);
   }
 }
 
-// This lane's K unit (16 bytes of one of its rows) and V unit (one run of one of its rows) of a
-// landed stage.
+// This lane's 16 bytes of K chunk c of row `row` (its slot 4c + t), and its V run `g` of row
+// `row` (run g·8 + r, kVRunBytes long), from a landed stage.
 template <class Traits>
-__device__ __forceinline__ Words<16> read_k_unit(const char* stage, int lane, int unit) {
-  return load_words<16>(stage + (unit * 32 + lane) * 16);
+__device__ __forceinline__ Words<16> read_k_chunk(const char* stage, int row, int slot) {
+  return load_words<16>(stage + row * Traits::kRowBytes + k_slot<Traits>(slot, row) * 16);
 }
 
 template <class Traits>
-__device__ __forceinline__ Words<Traits::kVRunBytes> read_v_unit(const char* stage, int lane,
-                                                                 int unit) {
-  return load_words<Traits::kVRunBytes>(stage + Traits::kKUnits * 32 * 16 +
-                                        (unit * 32 + lane) * Traits::kVRunBytes);
+__device__ __forceinline__ Words<Traits::kVRunBytes> read_v_run(const char* stage, int row,
+                                                                int run) {
+  constexpr int kRunsPerSlot = 16 / Traits::kVRunBytes;
+  const int slot = run / kRunsPerSlot, within = run % kRunsPerSlot;
+  return load_words<Traits::kVRunBytes>(stage + (kBatchDecodeTileTokens + row) * Traits::kRowBytes +
+                                        v_slot<Traits>(slot, row) * 16 +
+                                        within * Traits::kVRunBytes);
 }
 
 // B fragment of K for k-block `within` of a 16-byte chunk.
@@ -272,7 +288,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     for (int c = 0; c < Traits::kKChunks; ++c) {
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
-        const Words<16> chunk = read_k_unit<Traits>(stage, lane, n * Traits::kKChunks + c);
+        const Words<16> chunk = read_k_chunk<Traits>(stage, 8 * n + r, 4 * c + t);
 #pragma unroll
         for (int within = 0; within < Traits::kKBlocksPerChunk; ++within) {
           const int j = c * Traits::kKBlocksPerChunk + within;
@@ -307,7 +323,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
       Words<Traits::kVRunBytes> v_run[4];
 #pragma unroll
       for (int row = 0; row < 4; ++row) {
-        v_run[row] = read_v_unit<Traits>(stage, lane, row * Traits::kVLoads + g);
+        v_run[row] = read_v_run<Traits>(stage, 8 * (row / 2) + 2 * t + row % 2, g * 8 + r);
       }
 #pragma unroll
       for (int e = 0; e < Traits::kVRun; ++e) {
@@ -344,6 +360,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   int stage = 0;
   for (int base = first_base; base < end_base; base += kStride) {
     wait_async_groups<kStages - 2>();
+    __syncwarp();  // the stage was filled by every lane; each reads rows others copied
     const int refill = stage == 0 ? kStages - 1 : stage - 1;
     const int ahead = base + (kStages - 1) * kStride;
     const long long next_offset = tile_offset(p, item, ahead + kStride, end_base);

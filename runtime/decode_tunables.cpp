@@ -40,8 +40,9 @@ DecodeTunables choose_decode_tunables(const KernelSpec& spec) {
   // Measured on H100 with kjit-bench (bench/RESULTS.md): two stages (one tile in flight per
   // warp while the previous one is computed) are best or equal for every variant. More stages
   // made FP8 at head_dim 64 slower (S1: 74 % of copy bandwidth at 2 stages, 67 % at 3, 60 % at
-  // 6) and BF16 no faster: with 16 warps per SM, one tile each is already 32-64 KB in flight, and
-  // more scattered requests only add DRAM and L2 contention.
+  // 6, with lane-private copies; 77 % vs 70 % at 3 with whole-row copies) and BF16 no faster:
+  // with 16 warps per SM, one tile each is already 32-64 KB in flight, and more scattered
+  // requests only add DRAM and L2 contention.
   tunables.stages = 2;
   // 4 CTAs/SM (a 128-register cap) is best for head_dim 64 and for FP8 at 128; 16-bit KV at 128
   // runs uncapped (a 128-register cap spills: S2 539 vs 446 us).

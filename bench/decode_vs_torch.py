@@ -10,11 +10,11 @@ Also reports the host-side cost of one wrapper.run call.
 import argparse
 import json
 import statistics
-import time
 
 import torch
 
 import kjit
+from host_cost import per_call_us, planned_call  # bench/ is on sys.path when run as a script
 
 # (name, batch, kv_len, head_dim); gpt-oss heads: hq 64, h_kv 8; page_size 16.
 SHAPES = [("S1", 64, 4096, 64), ("S2", 64, 4096, 128), ("S3", 1, 32768, 64),
@@ -83,42 +83,12 @@ def bench_shape(name, batch, kv_len, head_dim, flush, copy_bw):
 
 
 def host_cost():
-    """Host time of one wrapper.run call (batch 1, one token, sinks on), median of 5 rounds.
-
-    The GPU is kept busy by a long sleep kernel queued first, and each round issues fewer
-    launches than the driver queues, so the figure is the host's own cost: it is neither hidden
-    by nor inflated with kernel execution (a tiny kernel runs ~3 us back to back, so without the
-    sleep a full launch queue would time the GPU instead). For scale, the same is measured for
-    one small PyTorch op (out.copy_(q)), which also validates its tensors and launches once.
-    """
-    indptr = torch.tensor([0, 1], dtype=torch.int32, device="cuda")
-    last = torch.tensor([1], dtype=torch.int32, device="cuda")
-    q = torch.randn(1, HQ, 64, device="cuda").to(torch.bfloat16)
-    k = torch.randn(1, PAGE, HKV, 64, device="cuda").to(torch.bfloat16)
-    sinks = torch.zeros(HQ, device="cuda")
-    out = torch.empty_like(q)
-    wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(torch.empty(1 << 20, dtype=torch.uint8, device="cuda"))
-    wrapper.plan(indptr, indptr[:1], last, HQ, HKV, 64, PAGE, q_data_type=torch.bfloat16,
-                 use_sinks=True)
+    """Host time of one wrapper.run call and, for scale, of one small PyTorch op (out.copy_(q),
+    which also validates its tensors and launches once); see host_cost.per_call_us."""
+    wrapper, q, k, sinks, out = planned_call()
     kv = (k, k)
-
-    def per_call_us(fn, n=400):
-        rounds = []
-        for _ in range(5):
-            torch.cuda.synchronize()
-            torch.cuda._sleep(50_000_000)  # ~25 ms of GPU time: nothing below runs meanwhile
-            start = time.perf_counter()
-            for _ in range(n):
-                fn()
-            rounds.append((time.perf_counter() - start) / n * 1e6)
-        torch.cuda.synchronize()
-        return statistics.median(rounds)
-
-    for _ in range(100):
-        wrapper.run(q, kv, sinks=sinks, out=out)
-    kjit_us = per_call_us(lambda: wrapper.run(q, kv, sinks=sinks, out=out))
-    torch_us = per_call_us(lambda: out.copy_(q))
-    return kjit_us, torch_us
+    return (per_call_us(lambda: wrapper.run(q, kv, sinks=sinks, out=out)),
+            per_call_us(lambda: out.copy_(q)))
 
 
 def main():

@@ -67,7 +67,8 @@ struct DecodeTraits {
   static constexpr int kStages = Config::kStages;
   static_assert(kStages >= 2, "a pipeline needs at least 2 stages");
   // The epilogue reuses the stages: per-row sums of the warps' outputs, rows padded by one float
-  // so that the lanes of a quad land in different banks.
+  // so that the 8 rows a warp adds to at once fall in different banks (the quad's columns still
+  // collide 2-way, or 4-way for 16-value V runs, instead of 8-way).
   static constexpr int kOutputStride = kHeadDim + 1;
   static constexpr int kStagingBytes = kWarps * kStages * kStageBytes;
   static constexpr int kEpilogueBytes = kBatchDecodeRows * kOutputStride * 4;

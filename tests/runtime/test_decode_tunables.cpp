@@ -1,0 +1,63 @@
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "decode_tunables.hpp"
+#include "errors.hpp"
+#include "render.hpp"
+
+namespace {
+
+kjit::KernelSpec spec_for(kjit::DType kv, int head_dim) {
+  kjit::KernelSpec spec;
+  spec.dtype_q = kjit::DType::kBF16;
+  spec.dtype_kv = kv;
+  spec.head_dim = head_dim;
+  spec.use_sinks = true;
+  return spec;
+}
+
+// Sets KJIT_DECODE_TUNING for one scope.
+struct TuningOverride {
+  explicit TuningOverride(const char* value) { setenv("KJIT_DECODE_TUNING", value, 1); }
+  ~TuningOverride() { unsetenv("KJIT_DECODE_TUNING"); }
+};
+
+}  // namespace
+
+TEST_CASE("the override syntax sets stages and the register budget, and nothing else") {
+  const kjit::DecodeTunables parsed = kjit::parse_decode_tunables("stages=4,min_blocks=3", {});
+  CHECK(parsed.stages == 4);
+  CHECK(parsed.min_blocks_per_sm == 3);
+  CHECK(kjit::parse_decode_tunables("", {}).stages == kjit::DecodeTunables{}.stages);
+  for (const char* bad : {"stages=1", "stages=9", "stages=two", "min_blocks=0", "min_blocks=17",
+                          "prefetch=1", "stages", "stages=2,,"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(kjit::parse_decode_tunables(bad, {}), kjit::InvalidArgument);
+  }
+}
+
+TEST_CASE("each variant gets the measured choice (bench/RESULTS.md)") {
+  using kjit::DType;
+  for (DType kv : {DType::kBF16, DType::kE4M3}) {
+    for (int head_dim : {64, 128, 256}) {
+      const kjit::DecodeTunables chosen = kjit::choose_decode_tunables(spec_for(kv, head_dim));
+      CAPTURE(head_dim);
+      CHECK(chosen.stages == 2);
+      const bool capped = head_dim == 64 || (head_dim == 128 && kv == DType::kE4M3);
+      CHECK(chosen.min_blocks_per_sm == (capped ? 4 : 1));
+    }
+  }
+}
+
+TEST_CASE("tunables are rendered into the source, so they are part of the cache key") {
+  const kjit::KernelSpec spec = spec_for(kjit::DType::kE4M3, 64);
+  const std::string chosen = kjit::render(spec, kjit::TemplateLibrary::embedded()).source;
+  CHECK(chosen.find("kStages = 2;") != std::string::npos);
+  CHECK(chosen.find("kMinBlocksPerSm = 4;") != std::string::npos);
+  TuningOverride tuning("stages=5,min_blocks=2");
+  const std::string overridden = kjit::render(spec, kjit::TemplateLibrary::embedded()).source;
+  CHECK(overridden.find("kStages = 5;") != std::string::npos);
+  CHECK(overridden.find("kMinBlocksPerSm = 2;") != std::string::npos);
+}

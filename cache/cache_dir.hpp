@@ -11,7 +11,8 @@ namespace kjit::cache {
 std::filesystem::path default_cache_dir();
 
 // Creates the directory (mode 0700) if missing and checks that it, and its database if present,
-// are ours and not writable by group or others, and that the directory is writable. Returns an empty string when usable, else why not and how to fix it.
+// are ours and not writable by group or others, and that the directory is writable. Returns an
+// empty string when usable, else why not and how to fix it.
 std::string prepare_cache_dir(const std::filesystem::path& directory);
 
 // The database file inside a cache directory.

@@ -14,18 +14,10 @@ __device__ __forceinline__ unsigned shared_address(const void* pointer) {
   return address;
 }
 
-// Copies kBytes (8 or 16) from global to shared memory without waiting. 16-byte copies bypass
-// L1 (.cg): each byte is read once, so caching it there would only evict other data.
-template <int kBytes>
-__device__ __forceinline__ void copy_async(unsigned shared, const void* global) {
-  static_assert(kBytes == 8 || kBytes == 16, "cp.async copies 4, 8 or 16 bytes");
-  if constexpr (kBytes == 16) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(shared), "l"(global)
-                 : "memory");
-  } else {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(shared), "l"(global)
-                 : "memory");
-  }
+// Copies 16 bytes from global to shared memory without waiting. The copy bypasses L1 (.cg):
+// each byte is read once, so caching it there would only evict other data.
+__device__ __forceinline__ void copy_async_16(unsigned shared, const void* global) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(shared), "l"(global) : "memory");
 }
 
 // Closes the group of copies issued since the last commit (an empty group is allowed).

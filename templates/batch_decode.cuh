@@ -181,10 +181,10 @@ __device__ __forceinline__ void issue_tile(const BatchDecodeParams& p,
     const long long row_offset =
         tile_in_one_page ? (offset + (token - base) * p.kv_stride_token) * Traits::kKVBytes
                          : kv_row_offset(p, item, token, Traits::kKVBytes);
-    copy_async<16>(stage + row * Traits::kRowBytes + k_slot<Traits>(slot, row) * 16,
-                   k_base + row_offset + slot * 16);
-    copy_async<16>(v_stage + row * Traits::kRowBytes + v_slot<Traits>(slot, row) * 16,
-                   v_base + row_offset + slot * 16);
+    copy_async_16(stage + row * Traits::kRowBytes + k_slot<Traits>(slot, row) * 16,
+                  k_base + row_offset + slot * 16);
+    copy_async_16(v_stage + row * Traits::kRowBytes + v_slot<Traits>(slot, row) * 16,
+                  v_base + row_offset + slot * 16);
   }
 }
 

@@ -36,6 +36,11 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
         "pass a larger workspace buffer",
         workspace_bytes, schedule_.workspace_bytes));
   }
+  // The schedule and the partial results are read with 16-byte loads.
+  if (!aligned16(workspace)) {
+    throw InvalidArgument(
+        "the workspace must be 16-byte aligned (a fresh allocation is; a slice of one may not be)");
+  }
   decode_ = kernel_.function(kBatchDecodeEntryPoint, device_);
   merge_ = kernel_.function(kBatchDecodeMergeEntryPoint, device_);
   // The decode kernel stages K/V in dynamic shared memory; above 48 KB a launch must opt in.

@@ -243,6 +243,34 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   const int first_head = item.kv_head * group + row_block * kBatchDecodeRows;
   const int rows = min(kBatchDecodeRows, group - row_block * kBatchDecodeRows);
 
+  const int first_tile = item.token_begin / kBatchDecodeTileTokens;
+  const int end_tile = (item.token_end + kBatchDecodeTileTokens - 1) / kBatchDecodeTileTokens;
+  // Warps take tiles round-robin, each through its own ring of stages: tile i waits in stage
+  // i % kStages while tiles i + 1 .. i + kStages - 1 are in flight. Every iteration commits one
+  // group (empty past the end), so "all but kStages - 2 groups done" means tile i has landed.
+  // The stage refilled in iteration i is the one read in iteration i - 1, whose registers
+  // process_tile has consumed. Page indices are read one tile ahead of the copies that use them.
+  // The first tiles are requested before Q is read, so that Q's latency hides under theirs
+  // (a short work item, as in split-KV, is mostly such latencies).
+  constexpr int kStages = Traits::kStages;
+  constexpr int kStride = Traits::kWarps * kBatchDecodeTileTokens;
+  extern __shared__ __align__(16) char shared_bytes[];
+  char* const stages = shared_bytes + warp * kStages * Traits::kStageBytes;
+  const unsigned stages_address = shared_address(stages);
+  const int end_base = end_tile * kBatchDecodeTileTokens;
+  const int first_base = (first_tile + warp) * kBatchDecodeTileTokens;
+  long long offset = tile_offset(p, item, first_base, end_base);
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) {
+    const int base = first_base + i * kStride;
+    const long long next_offset = tile_offset(p, item, base + kStride, end_base);
+    if (base < end_base) {
+      issue_tile<Traits>(p, item, base, offset, lane, stages_address + i * Traits::kStageBytes);
+    }
+    commit_async_group();
+    offset = next_offset;
+  }
+
   // Q as A fragments (rows r and r + 8; rows past the group are zero), permuted like K.
   unsigned q_fragment[Traits::kKBlocks][4];
   unsigned q_residual[Traits::kSplitQ ? Traits::kKBlocks : 1][4];  // q - hi, when kSplitQ
@@ -276,10 +304,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   // log2(e) folded in: the softmax runs in base 2.
   const float score_scale = p.sm_scale * p.k_scale * 1.4426950408889634f;
   TileSoftmax<Traits::kOutputTiles> state;
-  const int first_tile = item.token_begin / kBatchDecodeTileTokens;
-  const int end_tile = (item.token_end + kBatchDecodeTileTokens - 1) / kBatchDecodeTileTokens;
 
-  // One tile: S = Q·Kᵀ, online softmax, O += P·V.
   // One landed tile: S = Q·Kᵀ, online softmax, O += P·V. Operands are read from the stage just
   // before their MMAs, so K's and V's registers are never live at the same time.
   auto process_tile = [&](const char* stage, int base) {
@@ -335,29 +360,6 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     }
   };
 
-  // Warps take tiles round-robin, each through its own ring of stages: tile i waits in stage
-  // i % kStages while tiles i + 1 .. i + kStages - 1 are in flight. Every iteration commits one
-  // group (empty past the end), so "all but kStages - 2 groups done" means tile i has landed.
-  // The stage refilled in iteration i is the one read in iteration i - 1, whose registers
-  // process_tile has consumed. Page indices are read one tile ahead of the copies that use them.
-  constexpr int kStages = Traits::kStages;
-  constexpr int kStride = Traits::kWarps * kBatchDecodeTileTokens;
-  extern __shared__ __align__(16) char shared_bytes[];
-  char* const stages = shared_bytes + warp * kStages * Traits::kStageBytes;
-  const unsigned stages_address = shared_address(stages);
-  const int end_base = end_tile * kBatchDecodeTileTokens;
-  const int first_base = (first_tile + warp) * kBatchDecodeTileTokens;
-  long long offset = tile_offset(p, item, first_base, end_base);
-#pragma unroll
-  for (int i = 0; i < kStages - 1; ++i) {
-    const int base = first_base + i * kStride;
-    const long long next_offset = tile_offset(p, item, base + kStride, end_base);
-    if (base < end_base) {
-      issue_tile<Traits>(p, item, base, offset, lane, stages_address + i * Traits::kStageBytes);
-    }
-    commit_async_group();
-    offset = next_offset;
-  }
   int stage = 0;
   for (int base = first_base; base < end_base; base += kStride) {
     wait_async_groups<kStages - 2>();

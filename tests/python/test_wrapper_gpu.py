@@ -221,6 +221,10 @@ def test_argument_errors_name_the_argument():
     with pytest.raises(ValueError, match="multiple of num_kv_heads"):
         wrapper.plan(data["indptr"], data["indices"], data["last"], 8, 3, 64, 16,
                      q_data_type=torch.bfloat16)
+    misaligned = kjit.BatchDecodeWithPagedKVCacheWrapper(workspace[8:])
+    with pytest.raises(ValueError, match="16-byte aligned"):
+        misaligned.plan(data["indptr"], data["indices"], data["last"], 8, 1, 64, 16,
+                        q_data_type=torch.bfloat16)
 
 
 def test_run_is_cuda_graph_capturable():

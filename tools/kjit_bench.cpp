@@ -2,7 +2,7 @@
 //   kjit-bench [--json FILE] [--iterations N]
 // Measures the device-to-device copy bandwidth (read + write), then times the DESIGN.md §6 shapes
 // (gpt-oss heads: 64 query, 8 KV, page size 16) with BF16 and E4M3 KV, sinks off and on. L2 is
-// flushed (256 MiB memset) before every timed launch; CUDA-event medians. Then JIT timings: cold
+// flushed before every timed launch (see L2Flush); CUDA-event medians. Then JIT timings: cold
 // NVRTC compile, a fresh process loading from disk, and an in-process repeat lookup.
 #include <unistd.h>
 
@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
@@ -24,6 +25,7 @@
 #include "batch_decode_plan.hpp"
 #include "cuda_driver.hpp"
 #include "loaded_module.hpp"
+#include "nvrtc_compiler.hpp"
 #include "runtime.hpp"
 
 namespace {
@@ -68,9 +70,68 @@ class Buffer {
   std::size_t bytes_;
 };
 
+// Empties L2 before each timed launch, in one of two ways (--flush):
+//   read:  one kernel reads a 256 MiB buffer, which leaves L2 holding clean lines, as a model's
+//          previous layer would;
+//   write: a 256 MiB memset (the method of the first two sessions), which leaves all of L2
+//          dirty: the timed kernel then pays for writing those lines back, a short one mostly.
+// Either is one long operation, so the GPU is still busy with it when the host enqueues the
+// start event and the launch: no host time lands inside the timed region.
+class L2Flush {
+ public:
+  enum class Mode { kRead, kWrite };
+  explicit L2Flush(Mode mode) : mode_(mode) {
+    if (mode_ == Mode::kRead) {
+      // NVRTC, like the kernels: the driver API has no read-only operation on device memory.
+      kjit::RenderedSource source;
+      source.uri = source.file_name = "kjit_bench_l2_flush.cu";
+      source.source = R"(
+extern "C" __global__ void kjit_bench_l2_flush(const uint4* data, unsigned long long count,
+                                               unsigned* never_written /* null */) {
+  unsigned folded = 0;
+  for (unsigned long long i = blockIdx.x * blockDim.x + threadIdx.x; i < count;
+       i += gridDim.x * blockDim.x) {
+    const uint4 v = data[i];
+    folded ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (folded == 0x9e3779b9u && never_written != nullptr) *never_written = folded;  // keeps the loads
+})";
+      source.entry_points = {"kjit_bench_l2_flush"};
+      cubin_ = kjit::compile(source, kjit::device_arch(0)).bytes;
+      module_ = std::make_unique<kjit::LoadedModule>(&cubin_);
+      function_ = module_->function("kjit_bench_l2_flush", 0);
+      blocks_ = 4 * kjit::device_sm_count(0);
+    }
+  }
+
+  void operator()(int iteration) const {
+    const kjit::CudaDriver& cu = kjit::cuda_driver();
+    if (mode_ == Mode::kWrite) {
+      KJIT_CUDA_CHECK(cu.cuMemsetD8Async(source_.get(), static_cast<unsigned char>(iteration),
+                                         source_.bytes(), nullptr));
+      return;
+    }
+    CUdeviceptr data = source_.get();
+    unsigned long long count = source_.bytes() / 16;
+    void* never_written = nullptr;
+    void* arguments[] = {&data, &count, &never_written};
+    KJIT_CUDA_CHECK(
+        cu.cuLaunchKernel(function_, blocks_, 1, 1, 512, 1, 1, 0, nullptr, arguments, nullptr));
+  }
+  const char* name() const { return mode_ == Mode::kRead ? "read" : "write"; }
+
+ private:
+  Mode mode_;
+  Buffer source_{256ull << 20};
+  std::string cubin_;
+  std::unique_ptr<kjit::LoadedModule> module_;
+  CUfunction function_ = nullptr;
+  unsigned blocks_ = 0;
+};
+
 // Median time in microseconds of `launch`, L2 flushed before each.
 template <typename Launch>
-double time_us(Launch&& launch, const Buffer& flush, int iterations) {
+double time_us(Launch&& launch, const L2Flush& flush, int iterations) {
   const kjit::CudaDriver& cu = kjit::cuda_driver();
   CUevent start, stop;
   KJIT_CUDA_CHECK(cu.cuEventCreate(&start, 0));
@@ -78,8 +139,7 @@ double time_us(Launch&& launch, const Buffer& flush, int iterations) {
   launch();  // warm-up
   std::vector<double> times;
   for (int i = 0; i < iterations; ++i) {
-    KJIT_CUDA_CHECK(
-        cu.cuMemsetD8Async(flush.get(), static_cast<unsigned char>(i), flush.bytes(), nullptr));
+    flush(i);
     KJIT_CUDA_CHECK(cu.cuEventRecord(start, nullptr));
     launch();
     KJIT_CUDA_CHECK(cu.cuEventRecord(stop, nullptr));
@@ -127,7 +187,7 @@ kjit::KernelSpec spec_for(const Shape& shape, kjit::DType kv, bool sinks) {
   return spec;
 }
 
-json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Buffer& flush,
+json run_case(const Shape& shape, kjit::DType kv, bool sinks, const L2Flush& flush,
               double copy_bandwidth, int iterations, std::mt19937_64& rng) {
   const kjit::Kernel kernel = kjit::Runtime::global().get(spec_for(shape, kv, sinks));
   std::vector<int> indptr{0}, last;
@@ -195,7 +255,7 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Buffer& flus
           {"split_requests", plan.schedule().merge_items.size()}};
 }
 
-double copy_bandwidth(const Buffer& flush, int iterations) {
+double copy_bandwidth(const L2Flush& flush, int iterations) {
   Buffer source(1ull << 30), destination(1ull << 30);
   const kjit::CudaDriver& cu = kjit::cuda_driver();
   const double us = time_us(
@@ -275,6 +335,7 @@ int main(int argc, char** argv) {
   int iterations = 20;
   bool skip_jit = false;
   std::string only_shape, only_kv;  // filters, for profiling one case
+  L2Flush::Mode flush_mode = L2Flush::Mode::kRead;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--load-one" && i + 3 < argc) return load_one(argv[i + 1], argv[i + 2], argv[i + 3]);
@@ -286,6 +347,13 @@ int main(int argc, char** argv) {
       hnd_layout = true;
     } else if (arg == "--sequential-pages") {
       sequential_pages = true;
+    } else if (arg == "--flush" && i + 1 < argc) {
+      const std::string mode = argv[++i];
+      if (mode != "read" && mode != "write") {
+        std::fprintf(stderr, "kjit-bench: --flush takes read or write, got '%s'\n", mode.c_str());
+        return 2;
+      }
+      flush_mode = mode == "read" ? L2Flush::Mode::kRead : L2Flush::Mode::kWrite;
     } else if (arg == "--skip-jit") {
       skip_jit = true;
     } else if (arg == "--json" && i + 1 < argc) {
@@ -307,7 +375,7 @@ int main(int argc, char** argv) {
     char name[256] = {};
     cu.cuDeviceGet(&device, 0);
     cu.cuDeviceGetName(name, sizeof name, device);
-    Buffer flush(256ull << 20);
+    const L2Flush flush(flush_mode);
     const double copy = copy_bandwidth(flush, iterations);
     std::mt19937_64 rng(20261122);
     json rows = json::array();
@@ -337,7 +405,8 @@ int main(int argc, char** argv) {
     }
     const json jit = skip_jit ? json::array() : jit_timings(argv[0]);
 
-    std::printf("device %s; copy bandwidth %.2f TB/s (read + write, 1 GiB)\n", name, copy / 1e12);
+    std::printf("device %s; copy bandwidth %.2f TB/s (read + write, 1 GiB); L2 flush: %s\n", name,
+                copy / 1e12, flush.name());
     std::printf("%-5s %-5s %-5s %9s %8s %7s %9s %7s %6s\n", "shape", "kv", "sinks", "us", "GB/s",
                 "%copy", "e4m3/bf16", "sinks%", "split");
     for (const auto& row : rows) {
@@ -359,8 +428,12 @@ int main(int argc, char** argv) {
                   row["fresh_process_disk_ms"].get<double>(), row["memo_lookup_ns"].get<double>());
     }
     if (!json_path.empty()) {
-      std::ofstream(json_path)
-          << json{{"device", name}, {"copy_bandwidth", copy}, {"rows", rows}, {"jit", jit}}.dump(2);
+      std::ofstream(json_path) << json{
+          {"device", name},
+          {"copy_bandwidth", copy},
+          {"l2_flush", flush.name()},
+          {"rows", rows},
+          {"jit", jit}}.dump(2);
     }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "kjit-bench: %s\n", error.what());

@@ -12,26 +12,7 @@ namespace {
 
 bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
 
-// 2 when the kernel's module has the paired kernel (its shared-memory size is then non-zero) and
-// the shape allows it: an even number of KV heads, GQA group at most 8.
-int choose_kv_heads_per_cta(const Kernel& kernel, const BatchDecodeShape& shape, int device) {
-  const bool shape_allows = shape.num_kv_heads > 0 && shape.num_kv_heads % 2 == 0 &&
-                            shape.num_qo_heads % shape.num_kv_heads == 0 &&
-                            shape.num_qo_heads / shape.num_kv_heads <= kBatchDecodeRows / 2;
-  return shape_allows && kernel.global_int(kBatchDecodePairedSharedBytesSymbol, device) > 0 ? 2 : 1;
-}
-
 }  // namespace
-
-std::size_t batch_decode_workspace_bytes(const Kernel& kernel, const std::vector<int>& kv_indptr,
-                                         const std::vector<int>& kv_last_page_len,
-                                         const BatchDecodeShape& shape, int schedule_sms) {
-  const int device = current_device();
-  return schedule_batch_decode(kv_indptr, kv_last_page_len, shape,
-                               schedule_sms > 0 ? schedule_sms : device_sm_count(device),
-                               choose_kv_heads_per_cta(kernel, shape, device))
-      .workspace_bytes;
-}
 
 BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indptr,
                                  const std::vector<int>& kv_last_page_len,
@@ -47,10 +28,8 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
                                       shape_.window_left, kernel_.uri()));
   }
   device_ = current_device();
-  const bool paired = choose_kv_heads_per_cta(kernel_, shape_, device_) == 2;
   schedule_ = schedule_batch_decode(kv_indptr, kv_last_page_len, shape_,
-                                    schedule_sms > 0 ? schedule_sms : device_sm_count(device_),
-                                    paired ? 2 : 1);
+                                    schedule_sms > 0 ? schedule_sms : device_sm_count(device_));
   if (workspace_bytes < schedule_.workspace_bytes || workspace == nullptr) {
     throw InvalidArgument(fmt::format(
         "the workspace holds {} bytes but this batch needs {} (split-KV partial results); "
@@ -62,12 +41,10 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
     throw InvalidArgument(
         "the workspace must be 16-byte aligned (a fresh allocation is; a slice of one may not be)");
   }
-  decode_ =
-      kernel_.function(paired ? kBatchDecodePairedEntryPoint : kBatchDecodeEntryPoint, device_);
+  decode_ = kernel_.function(kBatchDecodeEntryPoint, device_);
   merge_ = kernel_.function(kBatchDecodeMergeEntryPoint, device_);
   // The decode kernel stages K/V in dynamic shared memory; above 48 KB a launch must opt in.
-  shared_bytes_ = kernel_.global_int(
-      paired ? kBatchDecodePairedSharedBytesSymbol : kBatchDecodeSharedBytesSymbol, device_);
+  shared_bytes_ = kernel_.global_int(kBatchDecodeSharedBytesSymbol, device_);
   const CudaDriver& cu = cuda_driver();
   KJIT_CUDA_CHECK(cu.cuFuncSetAttribute(decode_, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                         shared_bytes_));
@@ -116,7 +93,6 @@ void BatchDecodePlan::run(BatchDecodeParams params, CUstream stream) const {
   params.num_kv_heads = shape_.num_kv_heads;
   params.num_row_blocks = schedule_.num_row_blocks;
   params.page_size = shape_.page_size;
-  params.kv_heads_per_cta = schedule_.kv_heads_per_cta;
 
   const CudaDriver& cu = cuda_driver();
   void* arguments[] = {&params};

@@ -31,8 +31,6 @@ class BatchDecodePlan {
   void run(BatchDecodeParams params, CUstream stream) const;
 
   const BatchDecodeSchedule& schedule() const { return schedule_; }
-  // 2 when the paired kernel (two KV heads per CTA) runs this batch, else 1.
-  int kv_heads_per_cta() const { return schedule_.kv_heads_per_cta; }
   const Kernel& kernel() const { return kernel_; }
   int device() const { return device_; }
 
@@ -46,11 +44,5 @@ class BatchDecodePlan {
   CUfunction merge_ = nullptr;
   int shared_bytes_ = 0;  // dynamic shared memory of the decode kernel
 };
-
-// The workspace bytes a BatchDecodePlan of this batch needs with this kernel on the current
-// context's device (arguments as for the plan). Loads the kernel there.
-std::size_t batch_decode_workspace_bytes(const Kernel& kernel, const std::vector<int>& kv_indptr,
-                                         const std::vector<int>& kv_last_page_len,
-                                         const BatchDecodeShape& shape, int schedule_sms = 0);
 
 }  // namespace kjit

@@ -36,26 +36,12 @@ void check_shape(const BatchDecodeShape& shape, std::size_t batch, std::size_t i
 
 BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
                                           const std::vector<int>& kv_last_page_len,
-                                          const BatchDecodeShape& shape, int num_sms,
-                                          int kv_heads_per_cta) {
+                                          const BatchDecodeShape& shape, int num_sms) {
   const std::size_t batch = kv_last_page_len.size();
   check_shape(shape, batch, kv_indptr.size());
   BatchDecodeSchedule schedule;
   const int group = shape.num_qo_heads / shape.num_kv_heads;
-  if (kv_heads_per_cta == 2) {
-    if (shape.num_kv_heads % 2 != 0 || group > kBatchDecodeRows / 2) {
-      throw InvalidArgument(fmt::format(
-          "two KV heads per CTA need an even number of KV heads and a GQA group of at most {}; "
-          "got {} KV heads, group {}",
-          kBatchDecodeRows / 2, shape.num_kv_heads, group));
-    }
-  } else if (kv_heads_per_cta != 1) {
-    throw InvalidArgument(fmt::format("kv_heads_per_cta must be 1 or 2, got {}", kv_heads_per_cta));
-  }
-  schedule.kv_heads_per_cta = kv_heads_per_cta;
-  schedule.num_row_blocks =
-      kv_heads_per_cta == 2 ? 1 : (group + kBatchDecodeRows - 1) / kBatchDecodeRows;
-  const int kv_units = shape.num_kv_heads / kv_heads_per_cta;  // CTAs per request and row block
+  schedule.num_row_blocks = (group + kBatchDecodeRows - 1) / kBatchDecodeRows;
 
   // Visible tokens of each request.
   std::vector<int> begin(batch), end(batch);
@@ -79,11 +65,12 @@ BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
   }
 
   // Split only when there are too few (request, KV head, row block) pairs to fill the GPU.
-  const long long pairs = static_cast<long long>(batch) * kv_units * schedule.num_row_blocks;
+  const long long pairs =
+      static_cast<long long>(batch) * shape.num_kv_heads * schedule.num_row_blocks;
   const long long target = static_cast<long long>(std::max(num_sms, 1)) * kDecodeCtasPerSm;
   if (pairs * 4 < target * 3) {
     const long long per_cta =
-        (total_tokens * kv_units * schedule.num_row_blocks + target - 1) / target;
+        (total_tokens * shape.num_kv_heads * schedule.num_row_blocks + target - 1) / target;
     schedule.chunk_tokens = std::max<long long>(
         kMinChunkTokens, round_up(static_cast<int>(std::min<long long>(per_cta, 1 << 30)), 64));
   }
@@ -99,11 +86,11 @@ BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
       chunks = (length + chunk_length - 1) / chunk_length;
     }
     const int first_slot = chunks > 1 ? schedule.num_slots : -1;
-    for (int h = 0; h < kv_units; ++h) {
+    for (int h = 0; h < shape.num_kv_heads; ++h) {
       for (int c = 0; c < chunks; ++c) {
         BatchDecodeWorkItem item{};
         item.request = static_cast<int>(b);
-        item.kv_head = h * kv_heads_per_cta;
+        item.kv_head = h;
         item.token_begin = c == 0 ? begin[b] : aligned_begin + c * chunk_length;
         item.token_end = std::min(end[b], aligned_begin + (c + 1) * chunk_length);
         item.page_base = kv_indptr[b];
@@ -113,7 +100,7 @@ BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
     }
     if (chunks > 1) {
       schedule.merge_items.push_back({static_cast<int>(b), first_slot, chunks, 0});
-      schedule.num_slots += kv_units * chunks;
+      schedule.num_slots += shape.num_kv_heads * chunks;
     }
   }
   // Longest first, so the last wave is made of short items.

@@ -21,10 +21,9 @@ struct BatchDecodeShape {
 struct BatchDecodeSchedule {
   std::vector<BatchDecodeWorkItem> work_items;  // longest first
   std::vector<BatchDecodeMergeItem> merge_items;
-  int num_slots = 0;         // partial results
-  int num_row_blocks = 1;    // ceil(group / 16), or 1 when paired
-  int kv_heads_per_cta = 1;  // 1, or 2 for the paired kernel
-  int chunk_tokens = 0;      // 0: no request is split
+  int num_slots = 0;       // partial results
+  int num_row_blocks = 1;  // ceil(group / 16)
+  int chunk_tokens = 0;    // 0: no request is split
 
   // Workspace layout, in bytes from its start (each part 256-byte aligned).
   std::size_t work_items_offset = 0;
@@ -40,13 +39,10 @@ inline constexpr int kDecodeCtasPerSm = 4;
 inline constexpr int kMinChunkTokens = 256;
 
 // kv_indptr[batch + 1] and kv_last_page_len[batch] as in the kernel's page table. Splits
-// requests into equal chunks only when batch x CTAs per request cannot fill `num_sms`. With
-// kv_heads_per_cta 2 (the paired kernel; needs an even KV head count and a GQA group <= 8) each
-// work item covers KV heads kv_head and kv_head + 1.
+// requests into equal chunks only when batch x kv_heads x row blocks cannot fill `num_sms`.
 // Throws InvalidArgument for an inconsistent page table or shape.
 BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
                                           const std::vector<int>& kv_last_page_len,
-                                          const BatchDecodeShape& shape, int num_sms,
-                                          int kv_heads_per_cta = 1);
+                                          const BatchDecodeShape& shape, int num_sms);
 
 }  // namespace kjit

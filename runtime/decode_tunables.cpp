@@ -25,15 +25,11 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
         base.min_blocks_per_sm = std::stoi(value);
         continue;
       }
-      if (key == "pair" && (value == "0" || value == "1")) {
-        base.paired_heads = value == "1";
-        continue;
-      }
     } catch (const std::exception&) {
     }
     throw InvalidArgument(fmt::format(
-        "KJIT_DECODE_TUNING: cannot use '{}': expected stages=2..8, min_blocks=1..16 and "
-        "pair=0|1, comma-separated",
+        "KJIT_DECODE_TUNING: cannot use '{}': expected stages=2..8 and min_blocks=1..16, "
+        "comma-separated",
         field));
   }
   return base;
@@ -53,10 +49,6 @@ DecodeTunables choose_decode_tunables(const KernelSpec& spec) {
   if (spec.head_dim == 64 || (spec.head_dim == 128 && is_fp8(spec.dtype_kv))) {
     tunables.min_blocks_per_sm = 4;
   }
-  // FP8 at head_dim 64: one head's row of a token is 64 bytes, half a cache line, and a GQA group
-  // of 8 fills half the MMA rows. Two heads per CTA copy 128-byte rows and use all 16 rows, the
-  // shape of FP8 at head_dim 128 (which streams at 88 % of copy bandwidth to 82 % for d 64).
-  tunables.paired_heads = is_fp8(spec.dtype_kv) && spec.head_dim == 64;
   if (auto text = knobs::get("KJIT_DECODE_TUNING"))
     tunables = parse_decode_tunables(*text, tunables);
   return tunables;

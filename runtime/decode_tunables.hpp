@@ -10,12 +10,9 @@ namespace kjit {
 struct DecodeTunables {
   int stages = 2;             // cp.async shared-memory stages per warp (tiles in flight + 1)
   int min_blocks_per_sm = 1;  // __launch_bounds__ minimum blocks: caps registers per thread
-  // The module also gets a kernel whose CTAs take two KV heads (used when the GQA group is at
-  // most 8 and the KV head count even): twice the bytes per row copy and no padded MMA rows.
-  bool paired_heads = false;
 };
 
-// The choice for a variant (bench/RESULTS.md); KJIT_DECODE_TUNING ("stages=4,min_blocks=4,pair=0")
+// The choice for a variant (bench/RESULTS.md); KJIT_DECODE_TUNING ("stages=4,min_blocks=4")
 // overrides it for experiments.
 DecodeTunables choose_decode_tunables(const KernelSpec& spec);
 

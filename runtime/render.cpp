@@ -28,21 +28,18 @@ std::string digest_of(const std::vector<SourceFile>& headers) {
   return hash.hex_digest();
 }
 
-nlohmann::json batch_decode_context(const KernelSpec& spec, const std::string& uri,
-                                    const DecodeTunables& tunables) {
+nlohmann::json batch_decode_context(const KernelSpec& spec, const std::string& uri) {
   nlohmann::json context = to_json(spec);
   context["uri"] = uri;
   context["entry_point"] = kBatchDecodeEntryPoint;
   context["merge_entry_point"] = kBatchDecodeMergeEntryPoint;
   context["shared_bytes_symbol"] = kBatchDecodeSharedBytesSymbol;
-  context["paired_entry_point"] = kBatchDecodePairedEntryPoint;
-  context["paired_shared_bytes_symbol"] = kBatchDecodePairedSharedBytesSymbol;
   context["cuda_dtype_q"] = std::string(cuda_type_name(spec.dtype_q));
   context["cuda_dtype_kv"] = std::string(cuda_type_name(spec.dtype_kv));
   context["cuda_dtype_o"] = std::string(cuda_type_name(spec.output_dtype()));
+  const DecodeTunables tunables = choose_decode_tunables(spec);
   context["tunables"] = {{"stages", tunables.stages},
-                         {"min_blocks_per_sm", tunables.min_blocks_per_sm},
-                         {"paired_heads", tunables.paired_heads}};
+                         {"min_blocks_per_sm", tunables.min_blocks_per_sm}};
   return context;
 }
 
@@ -97,11 +94,9 @@ RenderedSource render(const KernelSpec& spec, const TemplateLibrary& templates) 
   rendered.uri = make_uri(spec);
   rendered.file_name = rendered.uri + ".cu";
   const SourceFile config = templates.get(kBatchDecodeConfigTemplate);
-  const DecodeTunables tunables = choose_decode_tunables(spec);
-  rendered.source = render_template(config.name, config.content,
-                                    batch_decode_context(spec, rendered.uri, tunables));
+  rendered.source =
+      render_template(config.name, config.content, batch_decode_context(spec, rendered.uri));
   rendered.entry_points = {kBatchDecodeEntryPoint, kBatchDecodeMergeEntryPoint};
-  if (tunables.paired_heads) rendered.entry_points.push_back(kBatchDecodePairedEntryPoint);
 
   for (const SourceFile& file : templates.files()) {
     const bool is_template =

@@ -41,18 +41,7 @@ struct DecodeTraits {
   using DTypeQ = typename Config::DTypeQ;
   using DTypeKV = typename Config::DTypeKV;
   using DTypeO = typename Config::DTypeO;
-  // A CTA takes one KV head, or two consecutive ones (the paired kernel, GQA group <= 8). Its
-  // tiles see the heads side by side, as rows of kHeadDim = heads x head_dim values: Q is
-  // block-diagonal (rows 0-7 are the first head's queries, zero against the second head's
-  // dimensions; rows 8-15 the reverse), so one Q·Kᵀ gives every row its own head's scores, and
-  // each row keeps the P·V columns of its own head. FP8 at head_dim 64 thus copies 128-byte rows
-  // and uses all 16 MMA rows, like FP8 at head_dim 128.
-  static constexpr int kKVHeadsPerCta = Config::kKVHeadsPerCta;
-  static constexpr bool kPaired = kKVHeadsPerCta == 2;
-  static_assert(kKVHeadsPerCta == 1 || kKVHeadsPerCta == 2, "one or two KV heads per CTA");
-  static constexpr int kHeadDim = Config::kHeadDim * kKVHeadsPerCta;  // values per tile row
-  static constexpr int kOutputDim = Config::kHeadDim;                  // of one query head
-  static constexpr int kRowsPerKVHead = kBatchDecodeRows / kKVHeadsPerCta;
+  static constexpr int kHeadDim = Config::kHeadDim;
   static constexpr int kKVBytes = sizeof(DTypeKV);
   static constexpr bool kFP8 = kKVBytes == 1;
   static constexpr bool kBF16Math = IsSame<DTypeKV, nv_bfloat16>::value;
@@ -73,7 +62,6 @@ struct DecodeTraits {
   // One tile in a stage: K's 16 rows, then V's, each row kRowBytes long in 16-byte slots.
   static constexpr int kRowBytes = kHeadDim * kKVBytes;
   static constexpr int kRowSlots = kRowBytes / 16;
-  static constexpr int kSlotsPerKVHead = kRowSlots / kKVHeadsPerCta;
   static constexpr int kStageBytes = 2 * kBatchDecodeTileTokens * kRowBytes;
   static constexpr int kCopiesPerLane = kBatchDecodeTileTokens * kRowSlots / 32;  // per K or V
   static constexpr int kStages = Config::kStages;
@@ -190,19 +178,13 @@ __device__ __forceinline__ void issue_tile(const BatchDecodeParams& p,
     const int unit = lane + 32 * i;
     const int row = unit / Traits::kRowSlots, slot = unit % Traits::kRowSlots;
     const int token = min(max(base + row, item.token_begin), last_token);
-    long long source =
+    const long long row_offset =
         tile_in_one_page ? (offset + (token - base) * p.kv_stride_token) * Traits::kKVBytes
                          : kv_row_offset(p, item, token, Traits::kKVBytes);
-    if constexpr (Traits::kPaired) {  // the second head's half of the row (contiguous in NHD)
-      const int head = slot / Traits::kSlotsPerKVHead;
-      source += head * p.kv_stride_head * Traits::kKVBytes + (slot % Traits::kSlotsPerKVHead) * 16;
-    } else {
-      source += slot * 16;
-    }
     copy_async_16(stage + row * Traits::kRowBytes + k_slot<Traits>(slot, row) * 16,
-                  k_base + source);
+                  k_base + row_offset + slot * 16);
     copy_async_16(v_stage + row * Traits::kRowBytes + v_slot<Traits>(slot, row) * 16,
-                  v_base + source);
+                  v_base + row_offset + slot * 16);
   }
 }
 
@@ -251,27 +233,15 @@ __device__ __forceinline__ unsigned v_pair(const Words<Traits::kVRunBytes>& firs
 template <class Config>
 __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   using Traits = DecodeTraits<Config>;
+  constexpr int kHeadDim = Traits::kHeadDim;
   constexpr bool kBF16 = Traits::kBF16Math;
-  constexpr int kOutputDim = Traits::kOutputDim;
   const BatchDecodeWorkItem item = p.work_items[blockIdx.x];
   const int row_block = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int r = lane / 4, t = lane % 4;
   const int group = p.num_qo_heads / p.num_kv_heads;
-  // The query head of MMA row `row`, or -1 for a padding row. One KV head: the group's heads
-  // from row_block·16 on. Two: rows 0-7 hold the first head's group, rows 8-15 the second's.
-  auto query_head = [&](int row) {
-    if constexpr (Traits::kPaired) {
-      const int i = row % Traits::kRowsPerKVHead;
-      return i < group ? (item.kv_head + row / Traits::kRowsPerKVHead) * group + i : -1;
-    } else {
-      const int i = row_block * kBatchDecodeRows + row;
-      return i < group ? item.kv_head * group + i : -1;
-    }
-  };
-  // Which of the CTA's KV heads a row, or a tile column (dimension), belongs to.
-  auto head_of_row = [](int row) { return row / Traits::kRowsPerKVHead; };
-  auto head_of_dim = [](int dim) { return dim / kOutputDim; };
+  const int first_head = item.kv_head * group + row_block * kBatchDecodeRows;
+  const int rows = min(kBatchDecodeRows, group - row_block * kBatchDecodeRows);
 
   const int first_tile = item.token_begin / kBatchDecodeTileTokens;
   const int end_tile = (item.token_end + kBatchDecodeTileTokens - 1) / kBatchDecodeTileTokens;
@@ -301,8 +271,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     offset = next_offset;
   }
 
-  // Q as A fragments (rows r and r + 8; padding rows, and a paired row's other head's
-  // dimensions, are zero), permuted like K.
+  // Q as A fragments (rows r and r + 8; rows past the group are zero), permuted like K.
   unsigned q_fragment[Traits::kKBlocks][4];
   unsigned q_residual[Traits::kSplitQ ? Traits::kKBlocks : 1][4];  // q - hi, when kSplitQ
   {
@@ -313,15 +282,11 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         const int row = r + 8 * half;
-        const int head = query_head(row);
         float v[4] = {0.f, 0.f, 0.f, 0.f};
-        if (head >= 0) {
-          const auto* q_head = q + head * p.q_stride_head;
+        if (row < rows) {
+          const auto* head = q + (first_head + row) * p.q_stride_head;
 #pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            const int dim = permuted_k_dim<Traits>(j, t, i);
-            if (head_of_dim(dim) == head_of_row(row)) v[i] = to_float(q_head[dim % kOutputDim]);
-          }
+          for (int i = 0; i < 4; ++i) v[i] = to_float(head[permuted_k_dim<Traits>(j, t, i)]);
         }
         q_fragment[j][half] = pack2<kBF16>(v[0], v[1]);
         q_fragment[j][2 + half] = pack2<kBF16>(v[2], v[3]);
@@ -440,15 +405,14 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
 #pragma unroll
     for (int w = 0; w < Traits::kWarps; ++w) common = fmaxf(common, warp_max[w][row]);
     const float weight = exp2f(state.max_logit[half] - safe_max(common));
-    if (query_head(row) >= 0) {
+    if (row < rows) {
 #pragma unroll
       for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
 #pragma unroll
         for (int i = 0; i < 2; ++i) {
-          const int dim = permuted_v_dim<Traits>(tile_n, 2 * t + i);
-          if (head_of_dim(dim) != head_of_row(row)) continue;  // the other head's columns
-          atomicAdd(&output_sum[row * Traits::kOutputStride + dim],
-                    state.output[tile_n][2 * half + i] * weight);
+          atomicAdd(
+              &output_sum[row * Traits::kOutputStride + permuted_v_dim<Traits>(tile_n, 2 * t + i)],
+              state.output[tile_n][2 * half + i] * weight);
         }
       }
     }
@@ -465,12 +429,9 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   __syncthreads();
 
   // Write: the final output (sink joins the denominator here, once), or this split's partial.
-  for (int i = threadIdx.x; i < kBatchDecodeRows * kOutputDim; i += kBatchDecodeThreads) {
-    const int row = i / kOutputDim, dim = i % kOutputDim;
-    const int head = query_head(row);
-    if (head < 0) continue;
-    // The row's own head's columns of the tile.
-    const float sum = output_sum[row * Traits::kOutputStride + head_of_row(row) * kOutputDim + dim];
+  for (int i = threadIdx.x; i < rows * kHeadDim; i += kBatchDecodeThreads) {
+    const int row = i / kHeadDim, dim = i % kHeadDim;
+    const int head = first_head + row;
     float max_logit = row_max[row], denominator = row_denominator[row];
     if (item.partial_slot < 0) {
       float rescale = 1.f;
@@ -483,7 +444,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
       }
       const float value =
           denominator > 0.f
-              ? p.v_scale * sum * rescale / denominator
+              ? p.v_scale * output_sum[row * Traits::kOutputStride + dim] * rescale / denominator
               : 0.f;
       auto* o = static_cast<typename Traits::DTypeO*>(p.o) + item.request * p.o_stride_batch +
                 head * p.o_stride_head;
@@ -498,9 +459,9 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
           (static_cast<long long>(item.partial_slot) * p.num_row_blocks + row_block) *
               kBatchDecodeRows +
           row;
-      p.partial_o[slot * kOutputDim + dim] =
+      p.partial_o[slot * kHeadDim + dim] =
           denominator > 0.f
-              ? p.v_scale * sum / denominator
+              ? p.v_scale * output_sum[row * Traits::kOutputStride + dim] / denominator
               : 0.f;
       if (dim == 0) {
         p.partial_lse[slot] =

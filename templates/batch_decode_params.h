@@ -9,10 +9,6 @@ constexpr const char* kBatchDecodeEntryPoint = "kjit_batch_decode";
 constexpr const char* kBatchDecodeMergeEntryPoint = "kjit_batch_decode_merge";
 // An int in the module: the decode entry point's dynamic shared memory, in bytes.
 constexpr const char* kBatchDecodeSharedBytesSymbol = "kjit_batch_decode_shared_bytes";
-// The same decode kernel with two KV heads per CTA (see DecodeTraits::kKVHeadsPerCta), and its
-// shared memory; the int is 0 when the module has no such kernel (decode tunable paired_heads).
-constexpr const char* kBatchDecodePairedEntryPoint = "kjit_batch_decode_paired";
-constexpr const char* kBatchDecodePairedSharedBytesSymbol = "kjit_batch_decode_paired_shared_bytes";
 
 // Threads per CTA of both kernels; the host launches with exactly this many.
 constexpr int kBatchDecodeThreads = 128;
@@ -21,11 +17,10 @@ constexpr int kBatchDecodeRows = 16;
 // Tokens per tensor-core tile; work items start on multiples of it.
 constexpr int kBatchDecodeTileTokens = 16;
 
-// One CTA's work: a range of one request's tokens for one KV head (or two consecutive ones,
-// with the paired kernel) and its query heads.
+// One CTA's work: a range of one request's tokens for one KV head (and its query heads).
 struct BatchDecodeWorkItem {
   int request;
-  int kv_head;  // the (first) KV head
+  int kv_head;
   int token_begin;  // visible tokens [token_begin, token_end) of the request
   int token_end;
   int page_base;     // kv_indptr[request]: the request's first entry in kv_indices
@@ -34,7 +29,7 @@ struct BatchDecodeWorkItem {
 };
 
 // A request whose tokens were split: its partial results are merged by the second kernel.
-// The slot of (kv_head h, chunk c) is first_slot + (h / kv_heads_per_cta) * num_chunks + c.
+// The slot of (kv_head h, chunk c) is first_slot + h * num_chunks + c.
 struct BatchDecodeMergeItem {
   int request;
   int first_slot;
@@ -63,7 +58,7 @@ struct BatchDecodeParams {
   // The schedule (BatchDecodePlan), in the workspace.
   const BatchDecodeWorkItem* work_items;
   const BatchDecodeMergeItem* merge_items;
-  float* partial_o;    // [slot][row_block][16 rows][head_dim], already scaled by v_scale
+  float* partial_o;    // [slot][row_block][16][head_dim], already scaled by v_scale
   float* partial_lse;  // [slot][row_block][16], base-2 log of the partial denominator
 
   long long q_stride_batch;  // in elements
@@ -76,11 +71,8 @@ struct BatchDecodeParams {
 
   int num_qo_heads;
   int num_kv_heads;    // num_qo_heads is a multiple of it (GQA)
-  int num_row_blocks;  // ceil(group size / 16): grid.y of the main kernel (1 when paired)
+  int num_row_blocks;  // ceil(group size / 16): grid.y of the main kernel
   int page_size;
-  // 1, or 2 for the paired kernel: its CTAs take KV heads 2i and 2i + 1, whose query heads are
-  // rows 0..group-1 and 8..8+group-1 (group <= 8).
-  int kv_heads_per_cta;
 
   float sm_scale;         // usually 1/sqrt(head_dim)
   float k_scale;          // stored K times k_scale is the real K (FP8 caches)

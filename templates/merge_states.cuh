@@ -37,14 +37,10 @@ __device__ __forceinline__ void merge_states(const BatchDecodeParams& p) {
   const BatchDecodeMergeItem item = p.merge_items[blockIdx.x];
   const int head = blockIdx.y;
   const int group = p.num_qo_heads / p.num_kv_heads;
-  const int kv_head = head / group;
-  // The decode CTA's row of this head: paired CTAs put the second KV head's group at row 8.
-  const int row = (kv_head % p.kv_heads_per_cta) * (kBatchDecodeRows / p.kv_heads_per_cta) +
-                  head % group;
+  const int kv_head = head / group, row = head % group;
   const int row_block = row / kBatchDecodeRows, row_in_block = row % kBatchDecodeRows;
   auto slot_of = [&](int chunk) {
-    const long long slot =
-        item.first_slot + (kv_head / p.kv_heads_per_cta) * item.num_chunks + chunk;
+    const long long slot = item.first_slot + kv_head * item.num_chunks + chunk;
     return (slot * p.num_row_blocks + row_block) * kBatchDecodeRows + row_in_block;
   };
   __shared__ Log2SumExp warp_total[kWarps];

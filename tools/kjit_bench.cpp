@@ -219,7 +219,8 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const L2Flush& flu
 
   kjit::BatchDecodeShape decode_shape{kQoHeads, kKvHeads, d, kPageSize, shape.window_left};
   const std::size_t workspace_bytes =
-      kjit::batch_decode_workspace_bytes(kernel, indptr, last, decode_shape);
+      kjit::schedule_batch_decode(indptr, last, decode_shape, kjit::device_sm_count(0))
+          .workspace_bytes;
   Buffer workspace(std::max<std::size_t>(workspace_bytes, 256));
   const kjit::BatchDecodePlan plan(kernel, indptr, last, decode_shape, workspace.ptr(),
                                    workspace.bytes(), nullptr);

@@ -47,7 +47,6 @@ class DecodePlan {
 
   std::string kernel_uri() const;
   const KernelSpec& spec() const;
-  int kv_heads_per_cta() const;  // 2 when the paired kernel runs this batch
   int batch_size() const { return batch_size_; }
   int device() const { return device_; }  // the workspace's, which every tensor must share
 

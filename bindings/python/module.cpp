@@ -180,9 +180,6 @@ NB_MODULE(_kjit, m) {
            "return_lse"_a = false, "out"_a.none() = nb::none(), "lse"_a.none() = nb::none(),
            "stream"_a.none() = nb::none(), kRunDoc)
       .def_prop_ro("kernel_uri", &DecodePlan::kernel_uri)
-      .def_prop_ro("kv_heads_per_cta", &DecodePlan::kv_heads_per_cta,
-                   "2 when one CTA takes two KV heads (FP8 at head_dim 64, GQA group <= 8), "
-                   "else 1")
       .def_prop_ro("batch_size", &DecodePlan::batch_size)
       .def_prop_ro("device", &DecodePlan::device)
       .def_prop_ro("dtype_o", [](const DecodePlan& self) {

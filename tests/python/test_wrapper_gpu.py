@@ -104,36 +104,6 @@ def test_matches_float64_reference(q_dtype, kv_dtype, use_sinks, use_window):
     assert torch.allclose(lse.double(), want_lse, atol=1e-3, rtol=1e-4)
 
 
-PAIRED_CASES = [(kv_heads, group, layout, combined, batch)
-                for kv_heads, group in ((2, 8), (8, 8), (4, 4), (2, 1), (1, 8), (2, 16))
-                for layout, combined in (("NHD", False), ("HND", False), ("NHD", True))
-                for batch in (1, 64)]
-
-
-@pytest.mark.parametrize("num_kv_heads, group, layout, combined, batch", PAIRED_CASES)
-def test_two_kv_heads_per_cta(num_kv_heads, group, layout, combined, batch):
-    """FP8 at head_dim 64 runs the paired kernel (one CTA, two KV heads) exactly when the KV
-    head count is even and the group at most 8; either way it matches the reference, in both
-    layouts, split (batch 1) and not."""
-    rng = torch.Generator().manual_seed(SEED + num_kv_heads * 100 + group + batch)
-    data = make_batch(rng, batch=batch, kv_lens=[1, 17, 300, 4096], page_size=16,
-                      num_kv_heads=num_kv_heads, group=group, head_dim=64, q_dtype="bf16",
-                      kv_dtype="e4m3", layout=layout)
-    hq = num_kv_heads * group
-    sinks = (torch.rand(hq, generator=rng) * 4 - 1).cuda()
-    wrapper, out, lse = plan_and_run(data, q_dtype="bf16", kv_dtype="e4m3", page_size=16,
-                                     head_dim=64, num_kv_heads=num_kv_heads, sinks=sinks,
-                                     layout=layout, combined=combined, k_scale=0.7, v_scale=1.3)
-    paired = num_kv_heads % 2 == 0 and group <= 8
-    assert wrapper.kv_heads_per_cta == (2 if paired else 1)
-    want, want_lse = decode_reference(
-        data["q"], data["k"].float(), data["v"].float(), data["indptr"], data["indices"],
-        data["last"], layout=layout, sinks=sinks, sm_scale=0.125, k_scale=0.7, v_scale=1.3)
-    assert torch.isfinite(out).all() and torch.isfinite(lse).all()
-    assert relative_l2(out, want) <= TOLERANCE
-    assert torch.allclose(lse.double(), want_lse, atol=1e-3, rtol=1e-4)
-
-
 @pytest.mark.skipif(torch.cuda.device_count() < 2,
                     reason="needs 2 CUDA devices (the nvidia-h200-x2 device kind)")
 def test_every_device_runs_the_same_cached_kernel():

@@ -1,6 +1,5 @@
 // The split-KV schedule, checked by covering: every visible token of every (request, KV head)
-// must be in exactly one work item, and split requests must have a merge entry. Paired schedules
-// (two KV heads per work item) are checked the same way, each item covering both its heads.
+// must be in exactly one work item, and split requests must have a merge entry.
 #include <doctest/doctest.h>
 
 #include <map>
@@ -31,22 +30,16 @@ Batch make_batch(const std::vector<int>& lengths, int page_size) {
 }
 
 // Checks coverage and slot bookkeeping; returns how many requests were split.
-int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int num_sms,
-                   int kv_heads_per_cta = 1) {
-  const auto schedule =
-      kjit::schedule_batch_decode(batch.indptr, batch.last, shape, num_sms, kv_heads_per_cta);
-  CHECK(schedule.kv_heads_per_cta == kv_heads_per_cta);
+int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int num_sms) {
+  const auto schedule = kjit::schedule_batch_decode(batch.indptr, batch.last, shape, num_sms);
   std::map<std::pair<int, int>, std::vector<int>> covered;  // (request, head) -> token counts
   std::set<int> slots;
   for (const auto& item : schedule.work_items) {
     CHECK(item.token_begin <= item.token_end);
     CHECK(item.page_base == batch.indptr[item.request]);
-    CHECK(item.kv_head % kv_heads_per_cta == 0);
-    for (int h = item.kv_head; h < item.kv_head + kv_heads_per_cta; ++h) {
-      auto& counts = covered[{item.request, h}];
-      counts.resize(batch.lengths[item.request] + 1);
-      for (int token = item.token_begin; token < item.token_end; ++token) ++counts[token];
-    }
+    auto& counts = covered[{item.request, item.kv_head}];
+    counts.resize(batch.lengths[item.request] + 1);
+    for (int token = item.token_begin; token < item.token_end; ++token) ++counts[token];
     if (item.partial_slot >= 0) {
       CHECK(slots.insert(item.partial_slot).second);  // each slot written once
       const bool tile_aligned = item.token_begin % kjit::kBatchDecodeTileTokens == 0;
@@ -72,7 +65,7 @@ int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int 
   int split_slots = 0;
   for (const auto& merge : schedule.merge_items) {
     CHECK(merge.num_chunks > 1);
-    split_slots += merge.num_chunks * shape.num_kv_heads / kv_heads_per_cta;
+    split_slots += merge.num_chunks * shape.num_kv_heads;
   }
   CHECK(split_slots == schedule.num_slots);
   CHECK(static_cast<int>(slots.size()) == schedule.num_slots);
@@ -129,39 +122,6 @@ TEST_CASE("random batches: every visible token exactly once, with and without wi
     shape.num_qo_heads = shape.num_kv_heads * std::vector<int>{1, 4, 8, 16, 32}[rng() % 5];
     check_schedule(make_batch(lengths, page_size), shape, 1 + rng() % 200);
   }
-}
-
-TEST_CASE("paired schedules: each work item covers two KV heads, every token exactly once") {
-  std::mt19937 rng(2211);
-  for (int round = 0; round < 200; ++round) {
-    const int batch = 1 + rng() % 20;
-    const int page_size = std::vector<int>{1, 16, 32, 64}[rng() % 4];
-    std::vector<int> lengths(batch);
-    for (int& length : lengths) length = rng() % 3 == 0 ? rng() % 40 : rng() % 20000;
-    auto shape = gpt_oss_shape(rng() % 2 ? -1 : static_cast<int>(rng() % 300));
-    shape.page_size = page_size;
-    shape.num_kv_heads = 2 * (1 + rng() % 4);
-    shape.num_qo_heads = shape.num_kv_heads * std::vector<int>{1, 2, 4, 8}[rng() % 4];
-    check_schedule(make_batch(lengths, page_size), shape, 1 + rng() % 200, 2);
-  }
-  // Half the CTAs per request: a batch that fills the GPU unpaired may be split when paired.
-  const auto paired = kjit::schedule_batch_decode(make_batch(std::vector<int>(8, 4096), 16).indptr,
-                                                  make_batch(std::vector<int>(8, 4096), 16).last,
-                                                  gpt_oss_shape(), 132, 2);
-  CHECK(paired.num_row_blocks == 1);
-  CHECK(paired.work_items.size() >= 132 * 2);
-}
-
-TEST_CASE("pairing needs an even KV head count and a group of at most 8") {
-  auto shape = gpt_oss_shape();
-  shape.num_kv_heads = 4;  // group 16
-  CHECK_THROWS_WITH_AS(kjit::schedule_batch_decode({0, 2}, {16}, shape, 132, 2),
-                       doctest::Contains("group of at most 8"), kjit::InvalidArgument);
-  shape.num_kv_heads = 1;
-  shape.num_qo_heads = 8;
-  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {16}, shape, 132, 2), kjit::InvalidArgument);
-  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {16}, gpt_oss_shape(), 132, 3),
-                  kjit::InvalidArgument);
 }
 
 TEST_CASE("groups larger than 16 query heads take several row blocks") {

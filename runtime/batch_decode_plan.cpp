@@ -43,6 +43,7 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
   }
   decode_ = kernel_.function(kBatchDecodeEntryPoint, device_);
   merge_ = kernel_.function(kBatchDecodeMergeEntryPoint, device_);
+  dependent_launch_ = device_arch(device_).major >= 9;
   // The decode kernel stages K/V in dynamic shared memory; above 48 KB a launch must opt in.
   shared_bytes_ = kernel_.global_int(kBatchDecodeSharedBytesSymbol, device_);
   const CudaDriver& cu = cuda_driver();
@@ -101,9 +102,22 @@ void BatchDecodePlan::run(BatchDecodeParams params, CUstream stream) const {
                                     kBatchDecodeThreads, 1, 1, shared_bytes_, stream, arguments,
                                     nullptr));
   if (!schedule_.merge_items.empty()) {
-    KJIT_CUDA_CHECK(cu.cuLaunchKernel(merge_, static_cast<unsigned>(schedule_.merge_items.size()),
-                                      static_cast<unsigned>(shape_.num_qo_heads), 1,
-                                      kBatchDecodeThreads, 1, 1, 0, stream, arguments, nullptr));
+    // Programmatic dependent launch (sm_90+): the merge grid is launched while the decode grid
+    // runs (every decode CTA allows it as it starts), reads its merge item, and waits in
+    // griddepcontrol.wait for the decode grid's results, so no launch gap separates the two.
+    CUlaunchAttribute overlap{};
+    overlap.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    overlap.value.programmaticStreamSerializationAllowed = 1;
+    CUlaunchConfig config{};
+    config.gridDimX = static_cast<unsigned>(schedule_.merge_items.size());
+    config.gridDimY = static_cast<unsigned>(shape_.num_qo_heads);
+    config.gridDimZ = 1;
+    config.blockDimX = kBatchDecodeThreads;
+    config.blockDimY = config.blockDimZ = 1;
+    config.hStream = stream;
+    config.attrs = &overlap;
+    config.numAttrs = dependent_launch_ ? 1 : 0;
+    KJIT_CUDA_CHECK(cu.cuLaunchKernelEx(&config, merge_, arguments, nullptr));
   }
 }
 

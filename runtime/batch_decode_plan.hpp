@@ -42,7 +42,8 @@ class BatchDecodePlan {
   int device_ = 0;
   CUfunction decode_ = nullptr;
   CUfunction merge_ = nullptr;
-  int shared_bytes_ = 0;  // dynamic shared memory of the decode kernel
+  int shared_bytes_ = 0;           // dynamic shared memory of the decode kernel
+  bool dependent_launch_ = false;  // the merge overlaps the decode grid's end (sm_90+)
 };
 
 }  // namespace kjit

@@ -34,6 +34,7 @@ struct CudaDriver {
   X(cuFuncSetAttribute)               \
   X(cuFuncGetAttribute)               \
   X(cuLaunchKernel)                   \
+  X(cuLaunchKernelEx)                 \
   X(cuMemAlloc)                       \
   X(cuMemFree)                        \
   X(cuMemcpyHtoD)                     \

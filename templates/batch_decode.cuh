@@ -31,6 +31,7 @@
 #include "batch_decode_params.h"
 #include "dtype_convert.cuh"
 #include "fragment_convert.cuh"
+#include "grid_dependency.cuh"
 #include "mma.cuh"
 #include "softmax_state.cuh"
 
@@ -235,6 +236,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   using Traits = DecodeTraits<Config>;
   constexpr int kHeadDim = Traits::kHeadDim;
   constexpr bool kBF16 = Traits::kBF16Math;
+  allow_dependent_launch();  // the merge grid may start; it waits for this grid's results
   const BatchDecodeWorkItem item = p.work_items[blockIdx.x];
   const int row_block = blockIdx.y;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;

@@ -6,6 +6,7 @@
 
 #include "batch_decode_params.h"
 #include "dtype_convert.cuh"
+#include "grid_dependency.cuh"
 #include "softmax_state.cuh"
 
 namespace kjit {
@@ -45,6 +46,9 @@ __device__ __forceinline__ void merge_states(const BatchDecodeParams& p) {
   };
   __shared__ Log2SumExp warp_total[kWarps];
   __shared__ float4 lane_sum[kChunkLanes][kColumns];
+  // Launched while the decode grid runs (programmatic dependent launch): the merge item was
+  // written at plan time, the partial results are the decode grid's, so wait for it here.
+  wait_for_prerequisite_grids();
 
   // 1. The denominator: the chunks' and the sink's (one term, 2^sink), once.
   Log2SumExp mine{negative_infinity(), 0.f};

@@ -29,21 +29,33 @@ struct TileSoftmax {
 
   // Takes a tile of base-2 logits s[n-tile][c-register] (masked ones -inf), turns them into
   // probabilities relative to the new maximum, and rescales what was accumulated so far.
+  // Once the maxima settle most tiles raise none of the warp's 16, and then the rescale (a
+  // factor of exactly 1) is skipped: a warp-uniform branch instead of 2 exp2 and 2 x 2 x
+  // kOutputTiles multiplications, which count per byte at head_dim 64 and doubly for FP8.
   __device__ __forceinline__ void online_softmax_update(float (&s)[2][4]) {
+    float new_max[2];
 #pragma unroll
     for (int half = 0; half < 2; ++half) {  // half 0: row r (c0, c1); half 1: row r + 8
       const float tile_max = quad_max(fmaxf(fmaxf(s[0][2 * half], s[0][2 * half + 1]),
                                             fmaxf(s[1][2 * half], s[1][2 * half + 1])));
-      const float new_max = fmaxf(max_logit[half], tile_max);
-      const float rescale = exp2f(max_logit[half] - safe_max(new_max));
-      max_logit[half] = new_max;
-      denominator[half] *= rescale;
+      new_max[half] = fmaxf(max_logit[half], tile_max);
+    }
+    if (__any_sync(0xffffffffu, new_max[0] > max_logit[0] || new_max[1] > max_logit[1])) {
 #pragma unroll
-      for (int tile = 0; tile < kOutputTiles; ++tile) {
-        output[tile][2 * half] *= rescale;
-        output[tile][2 * half + 1] *= rescale;
+      for (int half = 0; half < 2; ++half) {
+        const float rescale = exp2f(max_logit[half] - safe_max(new_max[half]));
+        denominator[half] *= rescale;
+#pragma unroll
+        for (int tile = 0; tile < kOutputTiles; ++tile) {
+          output[tile][2 * half] *= rescale;
+          output[tile][2 * half + 1] *= rescale;
+        }
       }
-      const float subtract = safe_max(new_max);
+    }
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      max_logit[half] = new_max[half];
+      const float subtract = safe_max(new_max[half]);
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
 #pragma unroll

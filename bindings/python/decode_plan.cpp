@@ -110,6 +110,7 @@ void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_pag
   shape.page_size = arguments.page_size;
   shape.window_left = arguments.window_left;
   Kernel kernel = Runtime::global().get(spec, device_arch(device));
+  kernel_.reset();  // a plan that fails leaves the wrapper unplanned, not half of each plan
   plan_.emplace(kernel, host_indptr, host_last, shape, workspace_data_, workspace_bytes_,
                 reinterpret_cast<CUstream>(stream));
   kernel_ = kernel;
@@ -126,7 +127,7 @@ void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_pag
 }
 
 void DecodePlan::require_planned(const char* what) const {
-  if (!kernel_) throw InvalidArgument(fmt::format("{}: call plan() first", what));
+  if (!kernel_ || !plan_) throw InvalidArgument(fmt::format("{}: call plan() first", what));
 }
 
 std::string DecodePlan::kernel_uri() const {

@@ -227,6 +227,26 @@ def test_argument_errors_name_the_argument():
                         q_data_type=torch.bfloat16)
 
 
+def test_a_failed_plan_leaves_the_wrapper_unplanned():
+    rng = torch.Generator().manual_seed(SEED)
+    small = make_batch(rng, batch=2, kv_lens=[40], page_size=16, num_kv_heads=1, group=8,
+                       head_dim=64, q_dtype="bf16", kv_dtype="bf16")
+    long = make_batch(rng, batch=1, kv_lens=[32768], page_size=16, num_kv_heads=1, group=8,
+                      head_dim=64, q_dtype="bf16", kv_dtype="bf16")
+    workspace = torch.empty(4096, dtype=torch.uint8, device="cuda")  # enough for `small` only
+    wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(workspace)
+    wrapper.plan(small["indptr"], small["indices"], small["last"], 8, 1, 64, 16,
+                 q_data_type=torch.bfloat16)
+    wrapper.run(small["q"], (small["k"], small["v"]))
+    with pytest.raises(ValueError, match="the workspace holds 4096 bytes"):
+        wrapper.plan(long["indptr"], long["indices"], long["last"], 8, 1, 64, 16,
+                     q_data_type=torch.bfloat16)
+    for use in (lambda: wrapper.run(small["q"], (small["k"], small["v"])),
+                lambda: wrapper.kernel_uri):
+        with pytest.raises(ValueError, match="call plan"):
+            use()
+
+
 def test_run_is_cuda_graph_capturable():
     rng = torch.Generator().manual_seed(SEED)
     data = make_batch(rng, batch=8, kv_lens=[100, 700], page_size=16, num_kv_heads=2, group=8,

@@ -13,6 +13,19 @@ std::size_t align256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 int round_up(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
 
+// How a request of `length` tokens (from a tile boundary) is cut with chunks of at most
+// `chunk_tokens` (0: not at all): equal chunks on tile boundaries.
+struct Chunking {
+  int chunks;
+  int chunk_length;
+};
+Chunking chunk_request(int length, int chunk_tokens) {
+  if (chunk_tokens <= 0 || length <= chunk_tokens) return {1, length};
+  const int chunks = (length + chunk_tokens - 1) / chunk_tokens;
+  const int chunk_length = round_up((length + chunks - 1) / chunks, kBatchDecodeTileTokens);
+  return {(length + chunk_length - 1) / chunk_length, chunk_length};
+}
+
 void check_shape(const BatchDecodeShape& shape, std::size_t batch, std::size_t indptr_size) {
   if (shape.num_qo_heads <= 0 || shape.num_kv_heads <= 0 ||
       shape.num_qo_heads % shape.num_kv_heads != 0) {
@@ -43,8 +56,8 @@ BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
   const int group = shape.num_qo_heads / shape.num_kv_heads;
   schedule.num_row_blocks = (group + kBatchDecodeRows - 1) / kBatchDecodeRows;
 
-  // Visible tokens of each request.
-  std::vector<int> begin(batch), end(batch);
+  // Visible tokens of each request; `length` counts from the tile boundary chunks start on.
+  std::vector<int> begin(batch), end(batch), length(batch);
   long long total_tokens = 0;
   for (std::size_t b = 0; b < batch; ++b) {
     const int pages = kv_indptr[b + 1] - kv_indptr[b];
@@ -61,6 +74,7 @@ BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
     }
     end[b] = pages > 0 ? (pages - 1) * shape.page_size + last : 0;
     begin[b] = shape.window_left >= 0 ? std::max(0, end[b] - 1 - shape.window_left) : 0;
+    length[b] = end[b] - begin[b] / kBatchDecodeTileTokens * kBatchDecodeTileTokens;
     total_tokens += end[b] - begin[b];
   }
 
@@ -69,22 +83,37 @@ BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
       static_cast<long long>(batch) * shape.num_kv_heads * schedule.num_row_blocks;
   const long long target = static_cast<long long>(std::max(num_sms, 1)) * kDecodeCtasPerSm;
   if (pairs * 4 < target * 3) {
+    // The smallest chunk (a multiple of 64 tokens, at least kMinChunkTokens) whose work items
+    // all fit in one wave of `target` CTAs: one wave lasts as long as its longest item, and a
+    // second wave of a few short items would cost a whole chunk's time (S5's mixed lengths
+    // made 592 items for 528 CTAs at the plain total / target). Items only decrease as chunks
+    // grow, so a binary search finds it.
+    const auto items = [&](int chunk_tokens) {
+      long long count = 0;
+      for (std::size_t b = 0; b < batch; ++b)
+        count += chunk_request(length[b], chunk_tokens).chunks;
+      return count * shape.num_kv_heads * schedule.num_row_blocks;
+    };
     const long long per_cta =
         (total_tokens * shape.num_kv_heads * schedule.num_row_blocks + target - 1) / target;
-    schedule.chunk_tokens = std::max<long long>(
-        kMinChunkTokens, round_up(static_cast<int>(std::min<long long>(per_cta, 1 << 30)), 64));
+    int low = std::max(kMinChunkTokens,
+                       round_up(static_cast<int>(std::min<long long>(per_cta, 1 << 29)), 64));
+    int high = std::max(low, round_up(*std::max_element(length.begin(), length.end()), 64));
+    while (low < high) {  // items(high) <= target: unsplit, there are only `pairs` items
+      const int middle = low + (high - low) / 128 * 64;
+      if (items(middle) <= target) {
+        high = middle;
+      } else {
+        low = middle + 64;
+      }
+    }
+    schedule.chunk_tokens = low;
   }
 
   for (std::size_t b = 0; b < batch; ++b) {
     // Chunks start on tile boundaries and split the request evenly.
     const int aligned_begin = begin[b] / kBatchDecodeTileTokens * kBatchDecodeTileTokens;
-    const int length = end[b] - aligned_begin;
-    int chunks = 1, chunk_length = length;
-    if (schedule.chunk_tokens > 0 && length > schedule.chunk_tokens) {
-      chunks = (length + schedule.chunk_tokens - 1) / schedule.chunk_tokens;
-      chunk_length = round_up((length + chunks - 1) / chunks, kBatchDecodeTileTokens);
-      chunks = (length + chunk_length - 1) / chunk_length;
-    }
+    const auto [chunks, chunk_length] = chunk_request(length[b], schedule.chunk_tokens);
     const int first_slot = chunks > 1 ? schedule.num_slots : -1;
     for (int h = 0; h < shape.num_kv_heads; ++h) {
       for (int c = 0; c < chunks; ++c) {

@@ -2,6 +2,7 @@
 // must be in exactly one work item, and split requests must have a merge entry.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <map>
 #include <random>
 #include <set>
@@ -107,6 +108,37 @@ TEST_CASE("one long request is split into balanced chunks") {
   }
   CHECK(longest - shortest <= kjit::kBatchDecodeTileTokens);
   CHECK(check_schedule(make_batch({32768}, 16), gpt_oss_shape(), 132) == 1);
+}
+
+TEST_CASE("split work fits in one wave, with the shortest chunk that does") {
+  // S5 of DESIGN.md: 16 requests, lengths spaced geometrically from 128 to 16384.
+  std::vector<int> lengths;
+  for (int i = 0; i < 16; ++i) lengths.push_back(static_cast<int>(128 * std::pow(128.0, i / 15.0)));
+  const Batch batch = make_batch(lengths, 16);
+  constexpr int kSms = 132, kWave = kSms * kjit::kDecodeCtasPerSm;
+  const auto schedule =
+      kjit::schedule_batch_decode(batch.indptr, batch.last, gpt_oss_shape(), kSms);
+  REQUIRE(schedule.chunk_tokens > 0);
+  CHECK(schedule.work_items.size() <= static_cast<std::size_t>(kWave));
+  CHECK(schedule.work_items.size() > static_cast<std::size_t>(kWave) * 3 / 4);
+  // With chunks 64 tokens shorter, one wave would not hold them (at least one chunk more for
+  // some request, per KV head): counted independently, as ceil(length / chunk) equal chunks
+  // on 16-token tiles.
+  const auto items_with = [&](int chunk) {
+    long long items = 0;
+    for (int length : lengths) {
+      int chunks = (length + chunk - 1) / chunk;
+      const int chunk_length = ((length + chunks - 1) / chunks + 15) / 16 * 16;
+      chunks = (length + chunk_length - 1) / chunk_length;
+      items += chunks;
+    }
+    return items * 8;  // KV heads
+  };
+  CHECK(items_with(schedule.chunk_tokens) == static_cast<long long>(schedule.work_items.size()));
+  if (schedule.chunk_tokens > kjit::kMinChunkTokens) {
+    CHECK(items_with(schedule.chunk_tokens - 64) > kWave);
+  }
+  CHECK(check_schedule(batch, gpt_oss_shape(), kSms) > 0);
 }
 
 TEST_CASE("random batches: every visible token exactly once, with and without windows") {

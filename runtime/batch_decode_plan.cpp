@@ -94,6 +94,7 @@ void BatchDecodePlan::run(BatchDecodeParams params, CUstream stream) const {
   params.num_kv_heads = shape_.num_kv_heads;
   params.num_row_blocks = schedule_.num_row_blocks;
   params.page_size = shape_.page_size;
+  params.page_size_divisor = make_fast_divisor(static_cast<unsigned>(shape_.page_size));
 
   const CudaDriver& cu = cuda_driver();
   void* arguments[] = {&params};

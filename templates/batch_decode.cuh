@@ -111,14 +111,20 @@ __device__ __forceinline__ int permuted_v_dim(int tile, int n) {
   return (tile / Traits::kVRun) * 8 * Traits::kVRun + n * Traits::kVRun + tile % Traits::kVRun;
 }
 
+// Element offset of a token's row for one KV head (token >= 0).
+__device__ __forceinline__ long long token_offset(const BatchDecodeParams& p,
+                                                  const BatchDecodeWorkItem& item, int token) {
+  const int page_in_request = fast_divide(token, p.page_size_divisor);
+  const int slot = token - page_in_request * p.page_size;
+  const int page = p.kv_indices[item.page_base + page_in_request];
+  return page * p.kv_stride_page + slot * p.kv_stride_token + item.kv_head * p.kv_stride_head;
+}
+
 // Byte offset of a token's row for one KV head.
 __device__ __forceinline__ long long kv_row_offset(const BatchDecodeParams& p,
                                                    const BatchDecodeWorkItem& item, int token,
                                                    int element_bytes) {
-  const int page = p.kv_indices[item.page_base + token / p.page_size];
-  return (page * p.kv_stride_page + (token % p.page_size) * p.kv_stride_token +
-          item.kv_head * p.kv_stride_head) *
-         element_bytes;
+  return token_offset(p, item, token) * element_bytes;
 }
 
 // Element offset of a tile's first row when pages hold whole tiles (page_size % 16 == 0): one
@@ -128,9 +134,7 @@ __device__ __forceinline__ long long tile_offset(const BatchDecodeParams& p,
                                                  const BatchDecodeWorkItem& item, int base,
                                                  int end_base) {
   if (p.page_size % kBatchDecodeTileTokens != 0 || base >= end_base) return 0;
-  const int page = p.kv_indices[item.page_base + base / p.page_size];
-  return page * p.kv_stride_page + (base % p.page_size) * p.kv_stride_token +
-         item.kv_head * p.kv_stride_head;
+  return token_offset(p, item, base);
 }
 
 // Stage layout. The warp copies whole rows (consecutive lanes take consecutive 16-byte slots of
@@ -327,18 +331,29 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
         }
       }
     }
-    // Scale (and cap) in float32, mask tokens outside the range; column 2t + (i & 1) of tile n.
+    // Scale (and cap) in float32; column 2t + (i & 1) of tile n.
 #pragma unroll
     for (int n = 0; n < 2; ++n) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const int token = base + 8 * n + 2 * t + (i & 1);
         float x = s[n][i] * score_scale;
         if constexpr (Config::kUseLogitsCap) {
           const float cap = p.logits_soft_cap * 1.4426950408889634f;  // in base-2 units
           x = cap * tanhf(x / cap);
         }
-        s[n][i] = (token >= item.token_begin && token < item.token_end) ? x : negative_infinity();
+        s[n][i] = x;
+      }
+    }
+    // Mask tokens outside the item: only its first and last tiles have any, so the other tiles
+    // skip the per-value compares (a warp-uniform branch; ~10 % of an FP8 tile's instructions).
+    if (base < item.token_begin || base + kBatchDecodeTileTokens > item.token_end) {
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int token = base + 8 * n + 2 * t + (i & 1);
+          if (token < item.token_begin || token >= item.token_end) s[n][i] = negative_infinity();
+        }
       }
     }
     state.online_softmax_update(s);

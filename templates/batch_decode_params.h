@@ -2,6 +2,8 @@
 // device code (NVRTC): keep it free of CUDA-only and standard-library types.
 #pragma once
 
+#include "fast_divide.h"
+
 namespace kjit {
 
 // Entry points of the rendered module (extern "C", so these are the symbol names).
@@ -73,6 +75,7 @@ struct BatchDecodeParams {
   int num_kv_heads;    // num_qo_heads is a multiple of it (GQA)
   int num_row_blocks;  // ceil(group size / 16): grid.y of the main kernel
   int page_size;
+  FastDivisor page_size_divisor;  // token / page_size without a division in the kernel
 
   float sm_scale;         // usually 1/sqrt(head_dim)
   float k_scale;          // stored K times k_scale is the real K (FP8 caches)

@@ -110,7 +110,9 @@ void DecodePlan::plan(nb::handle indptr, nb::handle indices, nb::handle last_pag
   shape.page_size = arguments.page_size;
   shape.window_left = arguments.window_left;
   Kernel kernel = Runtime::global().get(spec, device_arch(device));
-  kernel_.reset();  // a plan that fails leaves the wrapper unplanned, not half of each plan
+  // plan_ is rebuilt in place: if that fails, the wrapper is unplanned rather than left with
+  // the previous kernel and no schedule.
+  kernel_.reset();
   plan_.emplace(kernel, host_indptr, host_last, shape, workspace_data_, workspace_bytes_,
                 reinterpret_cast<CUstream>(stream));
   kernel_ = kernel;

@@ -44,6 +44,7 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
   decode_ = kernel_.function(kBatchDecodeEntryPoint, device_);
   merge_ = kernel_.function(kBatchDecodeMergeEntryPoint, device_);
   dependent_launch_ = device_arch(device_).major >= 9;
+  page_size_divisor_ = make_fast_divisor(static_cast<unsigned>(shape_.page_size));
   // The decode kernel stages K/V in dynamic shared memory; above 48 KB a launch must opt in.
   shared_bytes_ = kernel_.global_int(kBatchDecodeSharedBytesSymbol, device_);
   const CudaDriver& cu = cuda_driver();
@@ -94,7 +95,7 @@ void BatchDecodePlan::run(BatchDecodeParams params, CUstream stream) const {
   params.num_kv_heads = shape_.num_kv_heads;
   params.num_row_blocks = schedule_.num_row_blocks;
   params.page_size = shape_.page_size;
-  params.page_size_divisor = make_fast_divisor(static_cast<unsigned>(shape_.page_size));
+  params.page_size_divisor = page_size_divisor_;
 
   const CudaDriver& cu = cuda_driver();
   void* arguments[] = {&params};

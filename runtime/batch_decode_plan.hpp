@@ -44,6 +44,7 @@ class BatchDecodePlan {
   CUfunction merge_ = nullptr;
   int shared_bytes_ = 0;           // dynamic shared memory of the decode kernel
   bool dependent_launch_ = false;  // the merge overlaps the decode grid's end (sm_90+)
+  FastDivisor page_size_divisor_{};
 };
 
 }  // namespace kjit

@@ -1,5 +1,5 @@
 // kjit-bench: batch decode speed on the current GPU, as ratios measured in one process.
-//   kjit-bench [--json FILE] [--iterations N]
+//   kjit-bench [--json FILE] [--iterations N] [--flush read|write] (--help for the rest)
 // Measures the device-to-device copy bandwidth (read + write), then times the DESIGN.md §6 shapes
 // (gpt-oss heads: 64 query, 8 KV, page size 16) with BF16 and E4M3 KV, sinks off and on. L2 is
 // flushed before every timed launch (see L2Flush); CUDA-event medians. Then JIT timings: cold
@@ -364,7 +364,8 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: kjit-bench [--json FILE] [--iterations N] [--skip-jit] [--hnd (KV layout; "
-          "default NHD)] [--sequential-pages] [--only S1 --kv e4m3 (profile one case)]\n");
+          "default NHD)] [--sequential-pages] [--flush read|write (how L2 is emptied; default "
+          "read)] [--only S1 --kv e4m3 (profile one case)]\n");
       return 2;
     }
   }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -72,15 +73,34 @@ bool is_corruption(const Database& db) {
   return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
 }
 
+bool is_busy(const Database& db) { return (sqlite3_errcode(db.handle()) & 0xff) == SQLITE_BUSY; }
+
 // The database is private: create it 0600 before SQLite does (SQLite would use the umask).
 void create_private_file(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
   if (fd >= 0) ::close(fd);
 }
 
+constexpr auto kBusyTimeout = std::chrono::seconds(10);
+
 void configure(Database& db) {
-  db.execute("PRAGMA busy_timeout = 10000");
-  db.execute("PRAGMA journal_mode = WAL");
+  db.execute(
+      fmt::format("PRAGMA busy_timeout = {}", std::chrono::milliseconds(kBusyTimeout).count()));
+  // Switching a new database to WAL needs an exclusive lock. While another connection holds a
+  // write lock in the old journal mode (processes opening a fresh cache together), SQLite
+  // answers SQLITE_BUSY at once instead of calling the busy handler, since waiting could
+  // deadlock. So wait here: the mode is stored in the file, and the first connection to get
+  // the lock switches it for all (CI once saw 1 of 16 racing processes give up on the disk).
+  const auto deadline = std::chrono::steady_clock::now() + kBusyTimeout;
+  for (;;) {
+    try {
+      db.execute("PRAGMA journal_mode = WAL");
+      break;
+    } catch (const CacheError&) {
+      if (!is_busy(db) || std::chrono::steady_clock::now() > deadline) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
   db.execute("PRAGMA synchronous = NORMAL");
 }
 

@@ -2,9 +2,14 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <string>
+#include <thread>
+
+#include <sqlite3.h>
 
 #include "cache/cache_dir.hpp"
 #include "cache/sqlite_store.hpp"
@@ -131,6 +136,32 @@ TEST_CASE("a file that is not a database is moved aside and replaced") {
     moved_aside += file.path().filename().string().find(".corrupt-") != std::string::npos;
   }
   CHECK(moved_aside == 1);
+}
+
+TEST_CASE("opening waits while another connection writes to a database not yet in WAL mode") {
+  // SQLite refuses the switch to WAL at once, busy timeout or not, while another connection
+  // holds a write lock in rollback-journal mode: what processes racing to create a fresh cache
+  // run into. The store must wait for the lock instead of giving up on the disk.
+  kjit::testing::TempDir dir;
+  const std::string path = kjit::cache::database_path(dir.path()).string();
+  sqlite3* writer = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &writer) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(writer, "BEGIN IMMEDIATE; CREATE TABLE other(x)", nullptr, nullptr,
+                       nullptr) == SQLITE_OK);
+  std::thread finish([writer] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    sqlite3_exec(writer, "COMMIT", nullptr, nullptr, nullptr);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<SqliteStore> store;
+  CHECK_NOTHROW(store = SqliteStore::open(dir.path()));
+  finish.join();
+  sqlite3_close(writer);
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(250));
+  REQUIRE(store);
+  const CacheEntry entry = make_entry("uri_after_wait", "cubin bytes");
+  store->put(entry);
+  CHECK(store->find(entry.key));
 }
 
 TEST_CASE("cache directories that are not private are refused") {

@@ -76,6 +76,9 @@ int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int 
     CHECK(a.token_end - a.token_begin >= b.token_end - b.token_begin);
   }
   CHECK(schedule.workspace_bytes >= schedule.partial_lse_offset);
+  if (schedule.chunk_tokens > 0) {  // split work fits in one wave of CTAs
+    CHECK(schedule.work_items.size() <= static_cast<std::size_t>(num_sms) * kjit::kDecodeCtasPerSm);
+  }
   return static_cast<int>(schedule.merge_items.size());
 }
 

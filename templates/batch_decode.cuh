@@ -120,13 +120,6 @@ __device__ __forceinline__ long long token_offset(const BatchDecodeParams& p,
   return page * p.kv_stride_page + slot * p.kv_stride_token + item.kv_head * p.kv_stride_head;
 }
 
-// Byte offset of a token's row for one KV head.
-__device__ __forceinline__ long long kv_row_offset(const BatchDecodeParams& p,
-                                                   const BatchDecodeWorkItem& item, int token,
-                                                   int element_bytes) {
-  return token_offset(p, item, token) * element_bytes;
-}
-
 // Element offset of a tile's first row when pages hold whole tiles (page_size % 16 == 0): one
 // page-table read per tile, issued a tile ahead of the tile's loads so they never wait for it.
 // 0 (unused) otherwise, or past the item's end.
@@ -185,7 +178,7 @@ __device__ __forceinline__ void issue_tile(const BatchDecodeParams& p,
     const int token = min(max(base + row, item.token_begin), last_token);
     const long long row_offset =
         tile_in_one_page ? (offset + (token - base) * p.kv_stride_token) * Traits::kKVBytes
-                         : kv_row_offset(p, item, token, Traits::kKVBytes);
+                         : token_offset(p, item, token) * Traits::kKVBytes;
     copy_async_16(stage + row * Traits::kRowBytes + k_slot<Traits>(slot, row) * 16,
                   k_base + row_offset + slot * 16);
     copy_async_16(v_stage + row * Traits::kRowBytes + v_slot<Traits>(slot, row) * 16,

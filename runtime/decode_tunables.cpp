@@ -25,11 +25,16 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
         base.min_blocks_per_sm = std::stoi(value);
         continue;
       }
+      if (key == "l2_prefetch" &&
+          (value == "0" || value == "64" || value == "128" || value == "256")) {
+        base.l2_prefetch_bytes = std::stoi(value);
+        continue;
+      }
     } catch (const std::exception&) {
     }
     throw InvalidArgument(fmt::format(
-        "KJIT_DECODE_TUNING: cannot use '{}': expected stages=2..8 and min_blocks=1..16, "
-        "comma-separated",
+        "KJIT_DECODE_TUNING: cannot use '{}': expected stages=2..8, min_blocks=1..16 and "
+        "l2_prefetch=0|64|128|256, comma-separated",
         field));
   }
   return base;
@@ -38,17 +43,24 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
 DecodeTunables choose_decode_tunables(const KernelSpec& spec) {
   DecodeTunables tunables;
   // Measured on H100 with kjit-bench (bench/RESULTS.md): two stages (one tile in flight per
-  // warp while the previous one is computed) are best or equal for every variant. More stages
-  // made FP8 at head_dim 64 slower (S1: 74 % of copy bandwidth at 2 stages, 67 % at 3, 60 % at
-  // 6, with lane-private copies; 77 % vs 70 % at 3 with whole-row copies) and BF16 no faster:
-  // with 16 warps per SM, one tile each is already 32-64 KB in flight, and more scattered
-  // requests only add DRAM and L2 contention.
-  tunables.stages = 2;
+  // warp while the previous one is computed) are best for 16-bit KV (3 stages: S1 BF16 184 ->
+  // 190 us) and for FP8 at 128 (S2 E4M3 201 -> 242 us); 256 is not benchmarked and keeps 2.
+  // FP8 at head_dim 64, whose 2 KB tiles put the fewest bytes in flight, gains from a third
+  // once its rows are fetched as whole lines (below): S1 E4M3 103.7 -> 102.4 us, S4 212.6 ->
+  // 209.3 us. The kernel drops to 2 stages for short work items, which a deeper ring made
+  // slower (S6 12.6 -> 13.8 us).
+  tunables.stages = spec.head_dim == 64 && is_fp8(spec.dtype_kv) ? 3 : 2;
   // 4 CTAs/SM (a 128-register cap) is best for head_dim 64 and for FP8 at 128 (S2: 211 us, vs
   // 276 us at 3 CTAs/SM); 16-bit KV at 128 runs uncapped (capped at 4 it spills: 557 vs 381 us).
   if (spec.head_dim == 64 || (spec.head_dim == 128 && is_fp8(spec.dtype_kv))) {
     tunables.min_blocks_per_sm = 4;
   }
+  // A KV row of one head shorter than a 128-byte line (FP8 at head_dim 64: 64 bytes) shares
+  // its lines with the next head's row in NHD pages, and that head is another CTA's. Asking L2
+  // to fetch whole lines turns the two CTAs' half-line misses into one DRAM access and one L2
+  // hit. H100, one kjit-bench run: S1 E4M3 83.8 -> 85.5 % of copy, S4 79.5 -> 83.9 %;
+  // 256-byte prefetch is worse (S2 E4M3 88 -> 85 %), and HND or 128-byte rows gain nothing.
+  if (spec.head_dim * size_in_bytes(spec.dtype_kv) < 128) tunables.l2_prefetch_bytes = 128;
   if (auto text = knobs::get("KJIT_DECODE_TUNING"))
     tunables = parse_decode_tunables(*text, tunables);
   return tunables;

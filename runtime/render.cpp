@@ -39,7 +39,8 @@ nlohmann::json batch_decode_context(const KernelSpec& spec, const std::string& u
   context["cuda_dtype_o"] = std::string(cuda_type_name(spec.output_dtype()));
   const DecodeTunables tunables = choose_decode_tunables(spec);
   context["tunables"] = {{"stages", tunables.stages},
-                         {"min_blocks_per_sm", tunables.min_blocks_per_sm}};
+                         {"min_blocks_per_sm", tunables.min_blocks_per_sm},
+                         {"l2_prefetch_bytes", tunables.l2_prefetch_bytes}};
   return context;
 }
 

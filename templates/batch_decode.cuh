@@ -15,13 +15,13 @@
 // caches (FP8 -> f16 is exact); Q is converted to it once.
 //
 // Loads: each warp streams its tiles through a private ring of kStages shared-memory stages
-// with cp.async, so kStages - 1 tiles are in flight per warp without holding registers. The warp
-// copies whole K and V rows (whole cache lines per instruction); each lane then reads exactly
-// the bytes of its operand fragments from a swizzled, conflict-free layout (see k_slot): 16
-// contiguous bytes of a K row, with the dot product's k index permuted so that those bytes are
-// the lane's B fragment (Q's A fragment uses the same permutation); V in 8- or 16-byte runs of
-// one token row, where a byte permute pairs two tokens' values into a B fragment and the output
-// columns are permuted to match.
+// with cp.async (2 for short work items), so kStages - 1 tiles are in flight per warp without
+// holding registers. The warp copies whole K and V rows (whole cache lines per instruction);
+// each lane then reads exactly the bytes of its operand fragments from a swizzled,
+// conflict-free layout (see k_slot): 16 contiguous bytes of a K row, with the dot product's k
+// index permuted so that those bytes are the lane's B fragment (Q's A fragment uses the same
+// permutation); V in 8- or 16-byte runs of one token row, where a byte permute pairs two
+// tokens' values into a B fragment and the output columns are permuted to match.
 //
 // Bound: memory. Per token and KV head it reads 2·d·b bytes and does 4·16·d flops on tensor
 // cores (rows padded to 16); FP8 conversion is one cvt per two values.
@@ -36,6 +36,10 @@
 #include "softmax_state.cuh"
 
 namespace kjit {
+
+// A warp with fewer tiles than this in its work item streams them through 2 stages, whatever
+// the kernel's kStages (see batch_decode()).
+constexpr int kDeepPipelineMinTiles = 8;
 
 template <class Config>
 struct DecodeTraits {
@@ -66,6 +70,7 @@ struct DecodeTraits {
   static constexpr int kStageBytes = 2 * kBatchDecodeTileTokens * kRowBytes;
   static constexpr int kCopiesPerLane = kBatchDecodeTileTokens * kRowSlots / 32;  // per K or V
   static constexpr int kStages = Config::kStages;
+  static constexpr int kL2PrefetchBytes = Config::kL2PrefetchBytes;
   static_assert(kStages >= 2, "a pipeline needs at least 2 stages");
   // The epilogue reuses the stages: per-row sums of the warps' outputs, rows padded by one float
   // so that the 8 rows a warp adds to at once fall in different banks (the quad's columns still
@@ -179,10 +184,11 @@ __device__ __forceinline__ void issue_tile(const BatchDecodeParams& p,
     const long long row_offset =
         tile_in_one_page ? (offset + (token - base) * p.kv_stride_token) * Traits::kKVBytes
                          : token_offset(p, item, token) * Traits::kKVBytes;
-    copy_async_16(stage + row * Traits::kRowBytes + k_slot<Traits>(slot, row) * 16,
-                  k_base + row_offset + slot * 16);
-    copy_async_16(v_stage + row * Traits::kRowBytes + v_slot<Traits>(slot, row) * 16,
-                  v_base + row_offset + slot * 16);
+    constexpr int kPrefetch = Traits::kL2PrefetchBytes;
+    copy_async_16<kPrefetch>(stage + row * Traits::kRowBytes + k_slot<Traits>(slot, row) * 16,
+                             k_base + row_offset + slot * 16);
+    copy_async_16<kPrefetch>(v_stage + row * Traits::kRowBytes + v_slot<Traits>(slot, row) * 16,
+                             v_base + row_offset + slot * 16);
   }
 }
 
@@ -244,15 +250,20 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
 
   const int first_tile = item.token_begin / kBatchDecodeTileTokens;
   const int end_tile = (item.token_end + kBatchDecodeTileTokens - 1) / kBatchDecodeTileTokens;
-  // Warps take tiles round-robin, each through its own ring of stages: tile i waits in stage
-  // i % kStages while tiles i + 1 .. i + kStages - 1 are in flight. Every iteration commits one
-  // group (empty past the end), so "all but kStages - 2 groups done" means tile i has landed.
+  // Warps take tiles round-robin, each through its own ring of `depth` stages: tile i waits in
+  // stage i % depth while tiles i + 1 .. i + depth - 1 are in flight. Every iteration commits
+  // one group (empty past the end), so "all but depth - 2 groups done" means tile i has landed.
   // The stage refilled in iteration i is the one read in iteration i - 1, whose registers
   // process_tile has consumed. Page indices are read one tile ahead of the copies that use them.
   // The first tiles are requested before Q is read, so that Q's latency hides under theirs
   // (a short work item, as in split-KV, is mostly such latencies).
+  // depth is kStages only for items long enough to use it: a deeper ring made short items
+  // slower (H100, FP8 at head_dim 64 with 3 stages: S6's 2-3 tiles per warp 12.6 -> 13.8 us,
+  // while S1's 64 tiles per warp went 103.7 -> 102.4 us).
   constexpr int kStages = Traits::kStages;
   constexpr int kStride = Traits::kWarps * kBatchDecodeTileTokens;
+  const int tiles_per_warp = (end_tile - first_tile + Traits::kWarps - 1) / Traits::kWarps;
+  const int depth = tiles_per_warp >= kDeepPipelineMinTiles ? kStages : 2;
   extern __shared__ __align__(16) char shared_bytes[];
   char* const stages = shared_bytes + warp * kStages * Traits::kStageBytes;
   const unsigned stages_address = shared_address(stages);
@@ -261,6 +272,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   long long offset = tile_offset(p, item, first_base, end_base);
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) {
+    if (i == depth - 1) break;
     const int base = first_base + i * kStride;
     const long long next_offset = tile_offset(p, item, base + kStride, end_base);
     if (base < end_base) {
@@ -372,10 +384,10 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
 
   int stage = 0;
   for (int base = first_base; base < end_base; base += kStride) {
-    wait_async_groups<kStages - 2>();
+    wait_async_groups_up_to<kStages - 2>(depth - 2);
     __syncwarp();  // the stage was filled by every lane; each reads rows others copied
-    const int refill = stage == 0 ? kStages - 1 : stage - 1;
-    const int ahead = base + (kStages - 1) * kStride;
+    const int refill = stage == 0 ? depth - 1 : stage - 1;
+    const int ahead = base + (depth - 1) * kStride;
     const long long next_offset = tile_offset(p, item, ahead + kStride, end_base);
     if (ahead < end_base) {
       issue_tile<Traits>(p, item, ahead, offset, lane,
@@ -384,7 +396,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     commit_async_group();
     offset = next_offset;
     process_tile(stages + stage * Traits::kStageBytes, base);
-    stage = stage == kStages - 1 ? 0 : stage + 1;
+    stage = stage == depth - 1 ? 0 : stage + 1;
   }
   wait_async_groups<0>();
   __syncthreads();  // every warp is done with its stages: the epilogue reuses them

@@ -37,6 +37,9 @@ constexpr int kQoHeads = 64, kKvHeads = 8, kPageSize = 16;
 // head's row of a token is only d * kv_bytes contiguous bytes (64 for FP8 at d 64).
 bool hnd_layout = false;
 bool sequential_pages = false;
+// --schedule-sms N: plan as if the GPU had N SMs (split-KV experiments: more or fewer, longer
+// or shorter chunks than the device's own count gives).
+int schedule_sms = 0;
 
 struct Shape {
   const char* name;
@@ -219,11 +222,12 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const L2Flush& flu
 
   kjit::BatchDecodeShape decode_shape{kQoHeads, kKvHeads, d, kPageSize, shape.window_left};
   const std::size_t workspace_bytes =
-      kjit::schedule_batch_decode(indptr, last, decode_shape, kjit::device_sm_count(0))
+      kjit::schedule_batch_decode(indptr, last, decode_shape,
+                                  schedule_sms > 0 ? schedule_sms : kjit::device_sm_count(0))
           .workspace_bytes;
   Buffer workspace(std::max<std::size_t>(workspace_bytes, 256));
   const kjit::BatchDecodePlan plan(kernel, indptr, last, decode_shape, workspace.ptr(),
-                                   workspace.bytes(), nullptr);
+                                   workspace.bytes(), nullptr, schedule_sms);
   kjit::BatchDecodeParams params{};
   params.q = q.ptr();
   params.k = k.ptr();
@@ -354,6 +358,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       flush_mode = mode == "read" ? L2Flush::Mode::kRead : L2Flush::Mode::kWrite;
+    } else if (arg == "--schedule-sms" && i + 1 < argc) {
+      schedule_sms = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--skip-jit") {
       skip_jit = true;
     } else if (arg == "--json" && i + 1 < argc) {
@@ -365,7 +371,8 @@ int main(int argc, char** argv) {
           stderr,
           "usage: kjit-bench [--json FILE] [--iterations N] [--skip-jit] [--hnd (KV layout; "
           "default NHD)] [--sequential-pages] [--flush read|write (how L2 is emptied; default "
-          "read)] [--only S1 --kv e4m3 (profile one case)]\n");
+          "read)] [--schedule-sms N (plan split-KV as if with N SMs)] [--only S1 --kv e4m3 "
+          "(profile one case)]\n");
       return 2;
     }
   }

@@ -26,13 +26,20 @@ struct TuningOverride {
 
 }  // namespace
 
-TEST_CASE("the override syntax sets stages and the register budget, and nothing else") {
-  const kjit::DecodeTunables parsed = kjit::parse_decode_tunables("stages=4,min_blocks=3", {});
+TEST_CASE("the override syntax sets stages, the register budget and the L2 prefetch, only") {
+  const kjit::DecodeTunables parsed =
+      kjit::parse_decode_tunables("stages=4,min_blocks=3,l2_prefetch=256", {});
   CHECK(parsed.stages == 4);
   CHECK(parsed.min_blocks_per_sm == 3);
+  CHECK(parsed.l2_prefetch_bytes == 256);
+  for (int bytes : {0, 64, 128}) {
+    const std::string text = "l2_prefetch=" + std::to_string(bytes);
+    CHECK(kjit::parse_decode_tunables(text, {}).l2_prefetch_bytes == bytes);
+  }
   CHECK(kjit::parse_decode_tunables("", {}).stages == kjit::DecodeTunables{}.stages);
-  for (const char* bad : {"stages=1", "stages=9", "stages=two", "min_blocks=0", "min_blocks=17",
-                          "prefetch=1", "stages", "stages=2,,"}) {
+  for (const char* bad :
+       {"stages=1", "stages=9", "stages=two", "min_blocks=0", "min_blocks=17", "prefetch=1",
+        "stages", "stages=2,,", "l2_prefetch=32", "l2_prefetch=512", "l2_prefetch="}) {
     CAPTURE(bad);
     CHECK_THROWS_AS(kjit::parse_decode_tunables(bad, {}), kjit::InvalidArgument);
   }
@@ -44,9 +51,12 @@ TEST_CASE("each variant gets the measured choice (bench/RESULTS.md)") {
     for (int head_dim : {64, 128, 256}) {
       const kjit::DecodeTunables chosen = kjit::choose_decode_tunables(spec_for(kv, head_dim));
       CAPTURE(head_dim);
-      CHECK(chosen.stages == 2);
+      CHECK(chosen.stages == (head_dim == 64 && kv == DType::kE4M3 ? 3 : 2));
       const bool capped = head_dim == 64 || (head_dim == 128 && kv == DType::kE4M3);
       CHECK(chosen.min_blocks_per_sm == (capped ? 4 : 1));
+      // Only rows shorter than a 128-byte line (FP8 at 64) prefetch the rest of the line.
+      const bool short_rows = head_dim == 64 && kv == DType::kE4M3;
+      CHECK(chosen.l2_prefetch_bytes == (short_rows ? 128 : 0));
     }
   }
 }
@@ -54,10 +64,12 @@ TEST_CASE("each variant gets the measured choice (bench/RESULTS.md)") {
 TEST_CASE("tunables are rendered into the source, so they are part of the cache key") {
   const kjit::KernelSpec spec = spec_for(kjit::DType::kE4M3, 64);
   const std::string chosen = kjit::render(spec, kjit::TemplateLibrary::embedded()).source;
-  CHECK(chosen.find("kStages = 2;") != std::string::npos);
+  CHECK(chosen.find("kStages = 3;") != std::string::npos);
   CHECK(chosen.find("kMinBlocksPerSm = 4;") != std::string::npos);
-  TuningOverride tuning("stages=5,min_blocks=2");
+  CHECK(chosen.find("kL2PrefetchBytes = 128;") != std::string::npos);
+  TuningOverride tuning("stages=5,min_blocks=2,l2_prefetch=0");
   const std::string overridden = kjit::render(spec, kjit::TemplateLibrary::embedded()).source;
   CHECK(overridden.find("kStages = 5;") != std::string::npos);
   CHECK(overridden.find("kMinBlocksPerSm = 2;") != std::string::npos);
+  CHECK(overridden.find("kL2PrefetchBytes = 0;") != std::string::npos);
 }

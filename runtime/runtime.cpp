@@ -120,9 +120,39 @@ Runtime& Runtime::global() {
 
 Kernel Runtime::get(const KernelSpec& spec) { return get(spec, device_arch(current_device())); }
 
+Runtime::MemoKey::MemoKey(const KernelSpec& spec, const GpuArch& gpu_arch)
+    : family(spec.family),
+      dtype_q(spec.dtype_q),
+      dtype_kv(spec.dtype_kv),
+      dtype_o(spec.output_dtype()),  // as the URI has it: unset means dtype_q
+      dtype_idx(spec.dtype_idx),
+      head_dim(spec.head_dim),
+      use_sinks(spec.use_sinks),
+      use_swa(spec.use_swa),
+      use_logits_cap(spec.use_logits_cap),
+      arch(gpu_arch.number()) {}
+
+bool Runtime::MemoKey::operator==(const MemoKey& other) const {
+  return family == other.family && dtype_q == other.dtype_q && dtype_kv == other.dtype_kv &&
+         dtype_o == other.dtype_o && dtype_idx == other.dtype_idx && head_dim == other.head_dim &&
+         use_sinks == other.use_sinks && use_swa == other.use_swa &&
+         use_logits_cap == other.use_logits_cap && arch == other.arch;
+}
+
+std::size_t Runtime::MemoKeyHash::operator()(const MemoKey& key) const {
+  std::size_t hash = std::hash<std::string>{}(key.family);
+  for (const int field :
+       {static_cast<int>(key.dtype_q), static_cast<int>(key.dtype_kv),
+        static_cast<int>(key.dtype_o), static_cast<int>(key.dtype_idx), key.head_dim,
+        key.use_sinks ? 1 : 0, key.use_swa ? 1 : 0, key.use_logits_cap ? 1 : 0, key.arch}) {
+    hash = hash * 1000003u ^ static_cast<std::size_t>(field);
+  }
+  return hash;
+}
+
 Kernel Runtime::get(const KernelSpec& spec, const GpuArch& arch) {
   require_supported(spec);
-  const std::string memo_key = make_uri(spec) + "@" + arch.name();
+  const MemoKey memo_key(spec, arch);
 
   std::promise<std::shared_ptr<KernelRecord>> promise;
   std::shared_future<std::shared_ptr<KernelRecord>> existing;

@@ -114,8 +114,25 @@ class Runtime {
   const TemplateLibrary* templates_ = nullptr;
   std::unique_ptr<TemplateLibrary> owned_templates_;  // when KJIT_TEMPLATE_DIR is set
 
+  // What the memo is keyed by: the URI's fields and the arch, compared as values. (Formatting
+  // the URI on every call cost most of a lookup's microsecond.) Two specs share an entry
+  // exactly when their URIs and arches are equal.
+  struct MemoKey {
+    std::string family;
+    DType dtype_q, dtype_kv, dtype_o, dtype_idx;
+    int head_dim;
+    bool use_sinks, use_swa, use_logits_cap;
+    int arch;
+
+    MemoKey(const KernelSpec& spec, const GpuArch& gpu_arch);
+    bool operator==(const MemoKey& other) const;
+  };
+  struct MemoKeyHash {
+    std::size_t operator()(const MemoKey& key) const;
+  };
+
   std::mutex memo_mutex_;
-  std::unordered_map<std::string, std::shared_future<std::shared_ptr<KernelRecord>>> memo_;
+  std::unordered_map<MemoKey, std::shared_future<std::shared_ptr<KernelRecord>>, MemoKeyHash> memo_;
 };
 
 }  // namespace kjit

@@ -50,6 +50,38 @@ TEST_CASE("the sink + FP8 path is the sink kernel with e4m3 KV, never a fallback
   CHECK(kernel.arch() == kHopper);
 }
 
+TEST_CASE("the memo shares an entry exactly when the URI and the arch are equal") {
+  kjit::RuntimeOptions options;
+  options.disk_cache = false;  // every miss compiles
+  kjit::Runtime runtime(options);
+  const kjit::Kernel first = runtime.get(gpt_oss_spec(), kHopper);
+  REQUIRE(first.origin() == Origin::kCompiled);
+  // dtype_o unset means dtype_q: the same URI, so the same kernel from memory.
+  kjit::KernelSpec explicit_output = gpt_oss_spec();
+  explicit_output.dtype_o = DType::kBF16;
+  REQUIRE(kjit::make_uri(explicit_output) == first.uri());
+  const kjit::Kernel same = runtime.get(explicit_output, kHopper);
+  CHECK(same.origin() == Origin::kMemory);
+  CHECK(same.key() == first.key());
+  // Any one field of the URI changed is another kernel.
+  std::vector<kjit::KernelSpec> others(7, gpt_oss_spec());
+  others[0].dtype_q = DType::kF16;
+  others[1].dtype_kv = DType::kBF16;
+  others[2].dtype_o = DType::kF16;
+  others[3].head_dim = 128;
+  others[4].use_sinks = false;
+  others[5].use_swa = true;
+  others[6].use_logits_cap = true;
+  for (const kjit::KernelSpec& other : others) {
+    CAPTURE(kjit::make_uri(other));
+    REQUIRE(kjit::make_uri(other) != first.uri());
+    const kjit::Kernel kernel = runtime.get(other, kHopper);
+    CHECK(kernel.origin() == Origin::kCompiled);
+    CHECK(kernel.uri() == kjit::make_uri(other));
+    CHECK(runtime.get(other, kHopper).origin() == Origin::kMemory);
+  }
+}
+
 TEST_CASE("memory, then disk in a new runtime, with the same key and bytes") {
   kjit::testing::TempDir dir;
   std::string key, cubin;

@@ -11,6 +11,15 @@ __device__ __forceinline__ float negative_infinity() { return __int_as_float(0xf
 // -inf - -inf would be NaN; subtracting 0 instead keeps every exp2 at exactly 0.
 __device__ __forceinline__ float safe_max(float m) { return m == negative_infinity() ? 0.f : m; }
 
+// 2^x as one MUFU.EX2 (ex2.approx.ftz.f32). exp2f adds a range check and two multiplications
+// around it to produce subnormal results, which a probability relative to the row's maximum
+// never needs: they are below 2^-126 of the largest term. 2^-inf is +0, as the masking needs.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // Max over the 4 lanes of a quad (the lanes holding one accumulator row).
 __device__ __forceinline__ float quad_max(float x) {
   x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
@@ -43,7 +52,7 @@ struct TileSoftmax {
     if (__any_sync(0xffffffffu, new_max[0] > max_logit[0] || new_max[1] > max_logit[1])) {
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
-        const float rescale = exp2f(max_logit[half] - safe_max(new_max[half]));
+        const float rescale = fast_exp2(max_logit[half] - safe_max(new_max[half]));
         denominator[half] *= rescale;
 #pragma unroll
         for (int tile = 0; tile < kOutputTiles; ++tile) {
@@ -60,7 +69,7 @@ struct TileSoftmax {
       for (int n = 0; n < 2; ++n) {
 #pragma unroll
         for (int i = 2 * half; i < 2 * half + 2; ++i) {
-          s[n][i] = exp2f(s[n][i] - subtract);
+          s[n][i] = fast_exp2(s[n][i] - subtract);
           denominator[half] += s[n][i];
         }
       }

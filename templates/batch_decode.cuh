@@ -282,13 +282,6 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     offset = next_offset;
   }
 
-  // The sinks of this CTA's rows are read now, with Q, not in the epilogue, where their latency
-  // would be the CTA's last (S6: +0.35 us of 12.8 us with sinks). Only final outputs use them.
-  __shared__ float row_sink[kBatchDecodeRows];
-  float sink_logit = 0.f;
-  const bool loads_sink = Config::kUseSinks && item.partial_slot < 0 && threadIdx.x < rows;
-  if (loads_sink) sink_logit = p.sinks[first_head + threadIdx.x] * 1.4426950408889634f;
-
   // Q as A fragments (rows r and r + 8; rows past the group are zero), permuted like K.
   unsigned q_fragment[Traits::kKBlocks][4];
   unsigned q_residual[Traits::kSplitQ ? Traits::kKBlocks : 1][4];  // q - hi, when kSplitQ
@@ -318,8 +311,6 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
       }
     }
   }
-
-  if (loads_sink) row_sink[threadIdx.x] = sink_logit;  // read after the epilogue's barriers
 
   // log2(e) folded in: the softmax runs in base 2.
   const float score_scale = p.sm_scale * p.k_scale * 1.4426950408889634f;
@@ -467,7 +458,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     if (item.partial_slot < 0) {
       float rescale = 1.f;
       if constexpr (Config::kUseSinks) {
-        const float sink = row_sink[row];
+        const float sink = p.sinks[head] * 1.4426950408889634f;
         const float with_sink = fmaxf(max_logit, sink);
         rescale = exp2f(max_logit - safe_max(with_sink));
         denominator = denominator * rescale + exp2f(sink - with_sink);

@@ -1,5 +1,6 @@
 // The signature a host asks for. Everything that selects a different kernel binary
-// (apart from the target arch and the compiler) is a field here.
+// (apart from the target arch and the compiler) is a field here. A new field must also go into
+// make_uri() (uri.cpp) and Runtime::MemoKey (runtime.hpp), which key kernels by these fields.
 #pragma once
 
 #include <optional>

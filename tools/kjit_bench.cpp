@@ -16,6 +16,7 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,7 @@ bool sequential_pages = false;
 int schedule_sms = 0;
 
 struct Shape {
-  const char* name;
+  std::string name;
   int batch;
   std::vector<int> lengths;  // cycled over the batch
   int head_dim;
@@ -54,6 +55,44 @@ std::vector<Shape> shapes() {
   for (int i = 0; i < 16; ++i) mixed.push_back(static_cast<int>(128 * std::pow(128.0, i / 15.0)));
   return {{"S1", 64, {4096}, 64, -1},  {"S2", 64, {4096}, 128, -1}, {"S3", 1, {32768}, 64, -1},
           {"S4", 256, {2048}, 64, -1}, {"S5", 16, mixed, 64, -1},   {"S6", 64, {4096}, 64, 127}};
+}
+
+// --shape B:L[,L...]:D[:W]: batch B, KV lengths L cycled over the batch, head_dim D, sliding
+// window W (window_left; none if left out). Named by the argument itself.
+Shape parse_shape(const std::string& text) {
+  Shape shape{text, 0, {}, 0, -1};
+  std::vector<std::string> fields;
+  for (std::size_t begin = 0;;) {
+    const std::size_t end = text.find(':', begin);
+    fields.push_back(text.substr(begin, end - begin));
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  const auto number = [&](const std::string& field) {
+    char* end = nullptr;
+    const long value = std::strtol(field.c_str(), &end, 10);
+    if (field.empty() || *end != '\0' || value < 0 || value > (1 << 24)) {
+      throw std::invalid_argument(
+          fmt::format("--shape {}: '{}' is not a count (expected B:L[,L...]:D[:W])", text, field));
+    }
+    return static_cast<int>(value);
+  };
+  if (fields.size() < 3 || fields.size() > 4) {
+    throw std::invalid_argument(fmt::format("--shape {}: expected B:L[,L...]:D[:W]", text));
+  }
+  shape.batch = number(fields[0]);
+  for (std::size_t begin = 0;;) {
+    const std::size_t end = fields[1].find(',', begin);
+    shape.lengths.push_back(number(fields[1].substr(begin, end - begin)));
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  shape.head_dim = number(fields[2]);
+  if (fields.size() == 4) shape.window_left = number(fields[3]);
+  if (shape.batch < 1 || *std::min_element(shape.lengths.begin(), shape.lengths.end()) < 1) {
+    throw std::invalid_argument(fmt::format("--shape {}: batch and lengths must be >= 1", text));
+  }
+  return shape;
 }
 
 class Buffer {
@@ -73,8 +112,60 @@ class Buffer {
   std::size_t bytes_;
 };
 
+// A plain streaming read of device memory: 16-byte loads, four in flight per thread, results
+// folded so the loads stay. It empties L2 (the read flush) and gives each case its own bound: the
+// time the same number of bytes takes to stream through the GPU with no paging, no math and no
+// second kernel, launch and ramp included. NVRTC, like the kernels: the driver API has no
+// read-only operation on device memory.
+class StreamRead {
+ public:
+  StreamRead() {
+    kjit::RenderedSource source;
+    source.uri = source.file_name = "kjit_bench_stream_read.cu";
+    source.source = R"(
+extern "C" __global__ void kjit_bench_stream_read(const uint4* data, unsigned long long count,
+                                                  unsigned* never_written /* null */) {
+  unsigned folded = 0;
+  const unsigned long long stride = static_cast<unsigned long long>(gridDim.x) * blockDim.x;
+  unsigned long long i = blockIdx.x * blockDim.x + threadIdx.x;
+  for (; i + 3 * stride < count; i += 4 * stride) {
+    uint4 v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = data[i + j * stride];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) folded ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
+  }
+  for (; i < count; i += stride) {
+    const uint4 v = data[i];
+    folded ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (folded == 0x9e3779b9u && never_written != nullptr) *never_written = folded;  // keeps the loads
+})";
+    source.entry_points = {"kjit_bench_stream_read"};
+    cubin_ = kjit::compile(source, kjit::device_arch(0)).bytes;
+    module_ = std::make_unique<kjit::LoadedModule>(&cubin_);
+    function_ = module_->function("kjit_bench_stream_read", 0);
+    blocks_ = 4 * kjit::device_sm_count(0);
+  }
+
+  // Reads `bytes` (a multiple of 16) from `data`.
+  void operator()(CUdeviceptr data, std::size_t bytes) const {
+    unsigned long long count = bytes / 16;
+    void* never_written = nullptr;
+    void* arguments[] = {&data, &count, &never_written};
+    KJIT_CUDA_CHECK(kjit::cuda_driver().cuLaunchKernel(function_, blocks_, 1, 1, 512, 1, 1, 0,
+                                                       nullptr, arguments, nullptr));
+  }
+
+ private:
+  std::string cubin_;
+  std::unique_ptr<kjit::LoadedModule> module_;
+  CUfunction function_ = nullptr;
+  unsigned blocks_ = 0;
+};
+
 // Empties L2 before each timed launch, in one of two ways (--flush):
-//   read:  one kernel reads a 256 MiB buffer, which leaves L2 holding clean lines, as a model's
+//   read:  a StreamRead of a 256 MiB buffer, which leaves L2 holding clean lines, as a model's
 //          previous layer would;
 //   write: a 256 MiB memset (the method of the first two sessions), which leaves all of L2
 //          dirty: the timed kernel then pays for writing those lines back, a short one mostly.
@@ -83,53 +174,22 @@ class Buffer {
 class L2Flush {
  public:
   enum class Mode { kRead, kWrite };
-  explicit L2Flush(Mode mode) : mode_(mode) {
-    if (mode_ == Mode::kRead) {
-      // NVRTC, like the kernels: the driver API has no read-only operation on device memory.
-      kjit::RenderedSource source;
-      source.uri = source.file_name = "kjit_bench_l2_flush.cu";
-      source.source = R"(
-extern "C" __global__ void kjit_bench_l2_flush(const uint4* data, unsigned long long count,
-                                               unsigned* never_written /* null */) {
-  unsigned folded = 0;
-  for (unsigned long long i = blockIdx.x * blockDim.x + threadIdx.x; i < count;
-       i += gridDim.x * blockDim.x) {
-    const uint4 v = data[i];
-    folded ^= v.x ^ v.y ^ v.z ^ v.w;
-  }
-  if (folded == 0x9e3779b9u && never_written != nullptr) *never_written = folded;  // keeps the loads
-})";
-      source.entry_points = {"kjit_bench_l2_flush"};
-      cubin_ = kjit::compile(source, kjit::device_arch(0)).bytes;
-      module_ = std::make_unique<kjit::LoadedModule>(&cubin_);
-      function_ = module_->function("kjit_bench_l2_flush", 0);
-      blocks_ = 4 * kjit::device_sm_count(0);
-    }
-  }
+  L2Flush(Mode mode, const StreamRead& read) : mode_(mode), read_(read) {}
 
   void operator()(int iteration) const {
-    const kjit::CudaDriver& cu = kjit::cuda_driver();
     if (mode_ == Mode::kWrite) {
-      KJIT_CUDA_CHECK(cu.cuMemsetD8Async(source_.get(), static_cast<unsigned char>(iteration),
-                                         source_.bytes(), nullptr));
-      return;
+      KJIT_CUDA_CHECK(kjit::cuda_driver().cuMemsetD8Async(
+          source_.get(), static_cast<unsigned char>(iteration), source_.bytes(), nullptr));
+    } else {
+      read_(source_.get(), source_.bytes());
     }
-    CUdeviceptr data = source_.get();
-    unsigned long long count = source_.bytes() / 16;
-    void* never_written = nullptr;
-    void* arguments[] = {&data, &count, &never_written};
-    KJIT_CUDA_CHECK(
-        cu.cuLaunchKernel(function_, blocks_, 1, 1, 512, 1, 1, 0, nullptr, arguments, nullptr));
   }
   const char* name() const { return mode_ == Mode::kRead ? "read" : "write"; }
 
  private:
   Mode mode_;
+  const StreamRead& read_;
   Buffer source_{256ull << 20};
-  std::string cubin_;
-  std::unique_ptr<kjit::LoadedModule> module_;
-  CUfunction function_ = nullptr;
-  unsigned blocks_ = 0;
 };
 
 // Median time in microseconds of `launch`, L2 flushed before each.
@@ -190,8 +250,16 @@ kjit::KernelSpec spec_for(const Shape& shape, kjit::DType kv, bool sinks) {
   return spec;
 }
 
-json run_case(const Shape& shape, kjit::DType kv, bool sinks, const L2Flush& flush,
-              double copy_bandwidth, int iterations, std::mt19937_64& rng) {
+// What every timed case shares: the flush, the read bound's kernel, the copy bandwidth.
+struct Measure {
+  const L2Flush& flush;
+  const StreamRead& read;
+  double copy_bandwidth;
+  int iterations;
+};
+
+json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Measure& measure,
+              std::mt19937_64& rng) {
   const kjit::Kernel kernel = kjit::Runtime::global().get(spec_for(shape, kv, sinks));
   std::vector<int> indptr{0}, last;
   long long visible_tokens = 0;
@@ -244,17 +312,24 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const L2Flush& flu
   params.o_stride_head = d;
   params.sm_scale = 1.f / std::sqrt(static_cast<float>(d));
   params.k_scale = params.v_scale = 1.f;
-  const double us = time_us([&] { plan.run(params, nullptr); }, flush, iterations);
+  const double us = time_us([&] { plan.run(params, nullptr); }, measure.flush, measure.iterations);
 
   // Bytes that must move: visible K and V, q and o, the page table.
   const double bytes = 2.0 * visible_tokens * kKvHeads * d * element + 2.0 * q.bytes() +
                        4.0 * (indices.size() + indptr.size());
+  // The bound for this case's size: the same bytes as one contiguous stream.
+  const Buffer contiguous((static_cast<std::size_t>(bytes) + 15) / 16 * 16);
+  KJIT_CUDA_CHECK(kjit::cuda_driver().cuMemsetD8(contiguous.get(), 0x5a, contiguous.bytes()));
+  const double read_us = time_us([&] { measure.read(contiguous.get(), contiguous.bytes()); },
+                                 measure.flush, measure.iterations);
   return {{"shape", shape.name},
           {"dtype_kv", std::string(kjit::short_name(kv))},
           {"sinks", sinks},
           {"us", us},
           {"gbps", bytes / us / 1e3},
-          {"pct_copy", 100.0 * bytes / (us * 1e-6) / copy_bandwidth},
+          {"pct_copy", 100.0 * bytes / (us * 1e-6) / measure.copy_bandwidth},
+          {"stream_read_us", read_us},
+          {"pct_stream_read", 100.0 * read_us / us},
           {"work_items", plan.schedule().work_items.size()},
           {"split_requests", plan.schedule().merge_items.size()}};
 }
@@ -339,6 +414,7 @@ int main(int argc, char** argv) {
   int iterations = 20;
   bool skip_jit = false;
   std::string only_shape, only_kv;  // filters, for profiling one case
+  std::vector<Shape> cases;         // --shape; S1-S6 when none
   L2Flush::Mode flush_mode = L2Flush::Mode::kRead;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -347,6 +423,13 @@ int main(int argc, char** argv) {
       only_shape = argv[++i];
     } else if (arg == "--kv" && i + 1 < argc) {
       only_kv = argv[++i];
+    } else if (arg == "--shape" && i + 1 < argc) {
+      try {
+        cases.push_back(parse_shape(argv[++i]));
+      } catch (const std::invalid_argument& error) {
+        std::fprintf(stderr, "kjit-bench: %s\n", error.what());
+        return 2;
+      }
     } else if (arg == "--hnd") {
       hnd_layout = true;
     } else if (arg == "--sequential-pages") {
@@ -371,8 +454,8 @@ int main(int argc, char** argv) {
           stderr,
           "usage: kjit-bench [--json FILE] [--iterations N] [--skip-jit] [--hnd (KV layout; "
           "default NHD)] [--sequential-pages] [--flush read|write (how L2 is emptied; default "
-          "read)] [--schedule-sms N (plan split-KV as if with N SMs)] [--only S1 --kv e4m3 "
-          "(profile one case)]\n");
+          "read)] [--schedule-sms N (plan split-KV as if with N SMs)] [--shape B:L[,L...]:D[:W] "
+          "(instead of S1-S6; repeatable)] [--only S1 --kv e4m3 (profile one case)]\n");
       return 2;
     }
   }
@@ -383,22 +466,25 @@ int main(int argc, char** argv) {
     char name[256] = {};
     cu.cuDeviceGet(&device, 0);
     cu.cuDeviceGetName(name, sizeof name, device);
-    const L2Flush flush(flush_mode);
-    const double copy = copy_bandwidth(flush, iterations);
+    if (cases.empty()) cases = shapes();
+    const StreamRead read;
+    const L2Flush flush(flush_mode, read);
+    const Measure measure{flush, read, copy_bandwidth(flush, iterations), iterations};
+    const double copy = measure.copy_bandwidth;
     std::mt19937_64 rng(20261122);
     json rows = json::array();
     if (!only_shape.empty()) {  // one case (for ncu): no table
-      for (const Shape& shape : shapes()) {
+      for (const Shape& shape : cases) {
         if (shape.name != only_shape) continue;
         const kjit::DType kv = kjit::parse_dtype(only_kv.empty() ? "e4m3" : only_kv);
-        std::printf("%s\n", run_case(shape, kv, true, flush, copy, iterations, rng).dump().c_str());
+        std::printf("%s\n", run_case(shape, kv, true, measure, rng).dump().c_str());
       }
       return 0;
     }
-    for (const Shape& shape : shapes()) {
+    for (const Shape& shape : cases) {
       for (bool sinks : {false, true}) {
         for (kjit::DType kv : {kjit::DType::kBF16, kjit::DType::kE4M3}) {
-          rows.push_back(run_case(shape, kv, sinks, flush, copy, iterations, rng));
+          rows.push_back(run_case(shape, kv, sinks, measure, rng));
         }
         auto& bf16 = rows[rows.size() - 2];
         auto& e4m3 = rows[rows.size() - 1];
@@ -415,20 +501,25 @@ int main(int argc, char** argv) {
 
     std::printf("device %s; copy bandwidth %.2f TB/s (read + write, 1 GiB); L2 flush: %s\n", name,
                 copy / 1e12, flush.name());
-    std::printf("%-5s %-5s %-5s %9s %8s %7s %9s %7s %6s\n", "shape", "kv", "sinks", "us", "GB/s",
-                "%copy", "e4m3/bf16", "sinks%", "split");
+    // %read: the time a contiguous stream of the same bytes takes (StreamRead), over the case's.
+    int width = 5;
+    for (const Shape& shape : cases) width = std::max(width, static_cast<int>(shape.name.size()));
+    std::printf("%-*s %-5s %-5s %9s %8s %7s %6s %9s %7s %6s\n", width, "shape", "kv", "sinks", "us",
+                "GB/s", "%copy", "%read", "e4m3/bf16", "sinks%", "split");
     for (const auto& row : rows) {
-      std::printf(
-          "%-5s %-5s %-5s %9.1f %8.0f %7.1f %9s %7s %6s\n", row["shape"].get<std::string>().c_str(),
-          row["dtype_kv"].get<std::string>().c_str(), row["sinks"].get<bool>() ? "on" : "off",
-          row["us"].get<double>(), row["gbps"].get<double>(), row["pct_copy"].get<double>(),
-          row.contains("speedup_vs_bf16")
-              ? fmt::format("{:.2f}x", row["speedup_vs_bf16"].get<double>()).c_str()
-              : "",
-          row.contains("sinks_cost_pct")
-              ? fmt::format("{:+.1f}", row["sinks_cost_pct"].get<double>()).c_str()
-              : "",
-          row["split_requests"].get<int>() > 0 ? "yes" : "no");
+      std::printf("%-*s %-5s %-5s %9.1f %8.0f %7.1f %6.1f %9s %7s %6s\n", width,
+                  row["shape"].get<std::string>().c_str(),
+                  row["dtype_kv"].get<std::string>().c_str(),
+                  row["sinks"].get<bool>() ? "on" : "off", row["us"].get<double>(),
+                  row["gbps"].get<double>(), row["pct_copy"].get<double>(),
+                  row["pct_stream_read"].get<double>(),
+                  row.contains("speedup_vs_bf16")
+                      ? fmt::format("{:.2f}x", row["speedup_vs_bf16"].get<double>()).c_str()
+                      : "",
+                  row.contains("sinks_cost_pct")
+                      ? fmt::format("{:+.1f}", row["sinks_cost_pct"].get<double>()).c_str()
+                      : "",
+                  row["split_requests"].get<int>() > 0 ? "yes" : "no");
     }
     for (const auto& row : jit) {
       std::printf("JIT %s: cold compile %.0f ms, fresh process from disk %.2f ms, memo %.0f ns\n",

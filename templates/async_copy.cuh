@@ -38,6 +38,12 @@ __device__ __forceinline__ void copy_async_16(unsigned shared, const void* globa
   }
 }
 
+// Copies 4 bytes from global to shared memory without waiting (.ca: the only form that takes
+// fewer than 16 bytes), for small inputs read after the tile loop.
+__device__ __forceinline__ void copy_async_4(unsigned shared, const void* global) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(shared), "l"(global) : "memory");
+}
+
 // Closes the group of copies issued since the last commit (an empty group is allowed).
 __device__ __forceinline__ void commit_async_group() {
   asm volatile("cp.async.commit_group;\n" ::: "memory");

@@ -264,12 +264,26 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   constexpr int kStride = Traits::kWarps * kBatchDecodeTileTokens;
   const int tiles_per_warp = (end_tile - first_tile + Traits::kWarps - 1) / Traits::kWarps;
   const int depth = tiles_per_warp >= kDeepPipelineMinTiles ? kStages : 2;
-  extern __shared__ __align__(16) char shared_bytes[];
+  // 128-byte aligned: the stages' swizzles assume rows start on 128-byte boundaries (the bank
+  // cycle). Dynamic shared memory follows the static arrays below, whose sizes change with the
+  // variant: at 16-byte alignment 64 bytes more of them shifted the stages by half a cycle and made
+  // BF16 d 64 kernels 6 % slower (H100, S1).
+  extern __shared__ __align__(128) char shared_bytes[];
   char* const stages = shared_bytes + warp * kStages * Traits::kStageBytes;
   const unsigned stages_address = shared_address(stages);
   const int end_base = end_tile * kBatchDecodeTileTokens;
   const int first_base = (first_tile + warp) * kBatchDecodeTileTokens;
   long long offset = tile_offset(p, item, first_base, end_base);
+  // An unsplit item's epilogue needs the group's sinks: copied to shared memory with the first
+  // tile (warp 0's first group), they are there when the loop ends, with no round trip after it
+  // and no registers held across it. (Held in registers instead, loaded with Q, they made BF16
+  // sink kernels 3-6 % slower on H100.)
+  __shared__ float group_sinks[kBatchDecodeRows];
+  if constexpr (Config::kUseSinks) {
+    if (item.partial_slot < 0 && threadIdx.x < rows) {
+      copy_async_4(shared_address(&group_sinks[threadIdx.x]), p.sinks + first_head + threadIdx.x);
+    }
+  }
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) {
     if (i == depth - 1) break;
@@ -458,7 +472,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     if (item.partial_slot < 0) {
       float rescale = 1.f;
       if constexpr (Config::kUseSinks) {
-        const float sink = p.sinks[head] * 1.4426950408889634f;
+        const float sink = group_sinks[row] * 1.4426950408889634f;
         const float with_sink = fmaxf(max_logit, sink);
         rescale = exp2f(max_logit - safe_max(with_sink));
         denominator = denominator * rescale + exp2f(sink - with_sink);

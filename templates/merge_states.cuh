@@ -46,6 +46,9 @@ __device__ __forceinline__ void merge_states(const BatchDecodeParams& p) {
   };
   __shared__ Log2SumExp lane_total[kChunkLanes];
   __shared__ float4 lane_sum[kChunkLanes][kColumns];
+  // The sink is an input, not the decode grid's result: read before the wait, off the path that
+  // starts when the decode grid ends.
+  const float sink = Config::kUseSinks ? p.sinks[head] * 1.4426950408889634f : 0.f;
   // Launched while the decode grid runs (programmatic dependent launch): the merge item was
   // written at plan time, the partial results are the decode grid's, so wait for it here.
   wait_for_prerequisite_grids();
@@ -88,7 +91,7 @@ __device__ __forceinline__ void merge_states(const BatchDecodeParams& p) {
 
   // The denominator: the chunks' and the sink's (one term, 2^sink), once.
   Log2SumExp total{negative_infinity(), 0.f};
-  if constexpr (Config::kUseSinks) total = {p.sinks[head] * 1.4426950408889634f, 1.f};
+  if constexpr (Config::kUseSinks) total = {sink, 1.f};
 #pragma unroll
   for (int lane = 0; lane < kChunkLanes; ++lane) total = combine(total, lane_total[lane]);
   const float common = safe_max(total.max);

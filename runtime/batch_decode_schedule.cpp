@@ -1,6 +1,8 @@
 #include "batch_decode_schedule.hpp"
 
 #include <algorithm>
+#include <queue>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -13,16 +15,15 @@ std::size_t align256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 int round_up(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
 
-// How a request of `length` tokens (from a tile boundary) is cut with chunks of at most
-// `chunk_tokens` (0: not at all): equal chunks on tile boundaries.
+// How a request of `length` tokens (from a tile boundary) is cut into at most `pieces` equal
+// chunks on tile boundaries (fewer when rounding to tiles leaves the last ones empty).
 struct Chunking {
   int chunks;
   int chunk_length;
 };
-Chunking chunk_request(int length, int chunk_tokens) {
-  if (chunk_tokens <= 0 || length <= chunk_tokens) return {1, length};
-  const int chunks = (length + chunk_tokens - 1) / chunk_tokens;
-  const int chunk_length = round_up((length + chunks - 1) / chunks, kBatchDecodeTileTokens);
+Chunking split_request(int length, int pieces) {
+  if (pieces <= 1 || length <= kBatchDecodeTileTokens) return {1, length};
+  const int chunk_length = round_up((length + pieces - 1) / pieces, kBatchDecodeTileTokens);
   return {(length + chunk_length - 1) / chunk_length, chunk_length};
 }
 
@@ -79,41 +80,44 @@ BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
   }
 
   // Split only when there are too few (request, KV head, row block) pairs to fill the GPU.
+  std::vector<int> pieces(batch, 1);
   const long long pairs =
       static_cast<long long>(batch) * shape.num_kv_heads * schedule.num_row_blocks;
   const long long target = static_cast<long long>(std::max(num_sms, 1)) * kDecodeCtasPerSm;
   if (pairs * 4 < target * 3) {
-    // The smallest chunk (a multiple of 64 tokens, at least kMinChunkTokens) whose work items
-    // all fit in one wave of `target` CTAs: one wave lasts as long as its longest item, and a
-    // second wave of a few short items would cost a whole chunk's time (S5's mixed lengths
-    // made 592 items for 528 CTAs at the plain total / target). Items only decrease as chunks
-    // grow, so a binary search finds it.
-    const auto items = [&](int chunk_tokens) {
-      long long count = 0;
-      for (std::size_t b = 0; b < batch; ++b)
-        count += chunk_request(length[b], chunk_tokens).chunks;
-      return count * shape.num_kv_heads * schedule.num_row_blocks;
-    };
-    const long long per_cta =
-        (total_tokens * shape.num_kv_heads * schedule.num_row_blocks + target - 1) / target;
-    int low = std::max(kMinChunkTokens,
-                       round_up(static_cast<int>(std::min<long long>(per_cta, 1 << 29)), 64));
-    int high = std::max(low, round_up(*std::max_element(length.begin(), length.end()), 64));
-    while (low < high) {  // items(high) <= target: unsplit, there are only `pairs` items
-      const int middle = low + (high - low) / 128 * 64;
-      if (items(middle) <= target) {
-        high = middle;
-      } else {
-        low = middle + 64;
+    // Water-filling: the request whose chunks are longest gets one more, while the work items
+    // still fit in one wave of `target` CTAs and chunks stay at least kMinChunkTokens long. One
+    // wave lasts as long as its longest item, and a second wave of a few short items would cost
+    // a whole chunk's time (S5's mixed lengths made 592 items for 528 CTAs at the plain
+    // total / target), so the aim is the shortest longest item that one wave holds. Stops when
+    // the longest cannot be cut: further cuts elsewhere would only add merging.
+    const long long items_per_chunk =
+        static_cast<long long>(shape.num_kv_heads) * schedule.num_row_blocks;
+    long long items = pairs;
+    std::priority_queue<std::pair<int, std::size_t>> longest;  // (chunk length, request)
+    for (std::size_t b = 0; b < batch; ++b) longest.push({length[b], b});
+    while (!longest.empty()) {
+      const auto [chunk_length, b] = longest.top();
+      const int chunks = split_request(length[b], pieces[b]).chunks;
+      Chunking finer{chunks, chunk_length};
+      int more = pieces[b];
+      while (finer.chunks <= chunks && finer.chunk_length >= kMinChunkTokens) {
+        finer = split_request(length[b], ++more);  // rounding to tiles may need several steps
       }
+      const long long new_items = items + (finer.chunks - chunks) * items_per_chunk;
+      if (finer.chunk_length < kMinChunkTokens || new_items > target) break;
+      longest.pop();
+      pieces[b] = more;
+      items = new_items;
+      longest.push({finer.chunk_length, b});
     }
-    schedule.chunk_tokens = low;
   }
 
   for (std::size_t b = 0; b < batch; ++b) {
     // Chunks start on tile boundaries and split the request evenly.
     const int aligned_begin = begin[b] / kBatchDecodeTileTokens * kBatchDecodeTileTokens;
-    const auto [chunks, chunk_length] = chunk_request(length[b], schedule.chunk_tokens);
+    const auto [chunks, chunk_length] = split_request(length[b], pieces[b]);
+    if (chunks > 1) schedule.chunk_tokens = std::max(schedule.chunk_tokens, chunk_length);
     const int first_slot = chunks > 1 ? schedule.num_slots : -1;
     for (int h = 0; h < shape.num_kv_heads; ++h) {
       for (int c = 0; c < chunks; ++c) {

@@ -23,7 +23,7 @@ struct BatchDecodeSchedule {
   std::vector<BatchDecodeMergeItem> merge_items;
   int num_slots = 0;       // partial results
   int num_row_blocks = 1;  // ceil(group / 16)
-  int chunk_tokens = 0;    // 0: no request is split
+  int chunk_tokens = 0;    // the longest chunk of a split request; 0: none is split
 
   // Workspace layout, in bytes from its start (each part 256-byte aligned).
   std::size_t work_items_offset = 0;
@@ -39,7 +39,8 @@ inline constexpr int kDecodeCtasPerSm = 4;
 inline constexpr int kMinChunkTokens = 256;
 
 // kv_indptr[batch + 1] and kv_last_page_len[batch] as in the kernel's page table. Splits
-// requests into equal chunks only when batch x kv_heads x row blocks cannot fill `num_sms`.
+// requests into equal chunks only when batch x kv_heads x row blocks cannot fill `num_sms`, and
+// then so that the longest work item is as short as one wave of CTAs allows.
 // Throws InvalidArgument for an inconsistent page table or shape.
 BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
                                           const std::vector<int>& kv_last_page_len,

@@ -113,35 +113,49 @@ TEST_CASE("one long request is split into balanced chunks") {
   CHECK(check_schedule(make_batch({32768}, 16), gpt_oss_shape(), 132) == 1);
 }
 
-TEST_CASE("split work fits in one wave, with the shortest chunk that does") {
+// The shortest longest item that one wave can hold, by brute force over a bound M: each request
+// needs the fewest equal tile-aligned chunks no longer than M (one, if
+// the request itself is no longer).
+int shortest_longest_item(const std::vector<int>& lengths, int kv_heads, long long wave) {
+  constexpr int kTile = kjit::kBatchDecodeTileTokens;
+  for (int longest = kTile;; ++longest) {  // chunks are at least a tile long
+    long long items = 0;
+    int actual = 0;  // an unsplit request's item is as long as the request, not rounded to tiles
+    for (int length : lengths) {
+      int chunks = 1;
+      while (chunks > 1 ? ((length + chunks - 1) / chunks + kTile - 1) / kTile * kTile > longest
+                        : length > longest) {
+        ++chunks;
+      }
+      items += chunks;
+      actual =
+          std::max(actual, chunks > 1 ? ((length + chunks - 1) / chunks + kTile - 1) / kTile * kTile
+                                      : length);
+    }
+    if (items * kv_heads <= wave) return actual;
+  }
+}
+
+TEST_CASE("split work fits in one wave, with the shortest longest item that does") {
   // S5 of DESIGN.md: 16 requests, lengths spaced geometrically from 128 to 16384.
   std::vector<int> lengths;
   for (int i = 0; i < 16; ++i) lengths.push_back(static_cast<int>(128 * std::pow(128.0, i / 15.0)));
   const Batch batch = make_batch(lengths, 16);
-  constexpr int kSms = 132, kWave = kSms * kjit::kDecodeCtasPerSm;
-  const auto schedule =
-      kjit::schedule_batch_decode(batch.indptr, batch.last, gpt_oss_shape(), kSms);
-  REQUIRE(schedule.chunk_tokens > 0);
-  CHECK(schedule.work_items.size() <= static_cast<std::size_t>(kWave));
-  CHECK(schedule.work_items.size() > static_cast<std::size_t>(kWave) * 3 / 4);
-  // With chunks 64 tokens shorter, one wave would not hold them (at least one chunk more for
-  // some request, per KV head): counted independently, as ceil(length / chunk) equal chunks
-  // on 16-token tiles.
-  const auto items_with = [&](int chunk) {
-    long long items = 0;
-    for (int length : lengths) {
-      int chunks = (length + chunk - 1) / chunk;
-      const int chunk_length = ((length + chunks - 1) / chunks + 15) / 16 * 16;
-      chunks = (length + chunk_length - 1) / chunk_length;
-      items += chunks;
+  for (int sms : {132, 114, 78, 200}) {
+    CAPTURE(sms);
+    const long long wave = static_cast<long long>(sms) * kjit::kDecodeCtasPerSm;
+    const auto schedule =
+        kjit::schedule_batch_decode(batch.indptr, batch.last, gpt_oss_shape(), sms);
+    REQUIRE(schedule.chunk_tokens > 0);
+    CHECK(schedule.work_items.size() <= static_cast<std::size_t>(wave));
+    int longest = 0;
+    for (const auto& item : schedule.work_items) {
+      longest = std::max(longest, item.token_end - item.token_begin);
     }
-    return items * 8;  // KV heads
-  };
-  CHECK(items_with(schedule.chunk_tokens) == static_cast<long long>(schedule.work_items.size()));
-  if (schedule.chunk_tokens > kjit::kMinChunkTokens) {
-    CHECK(items_with(schedule.chunk_tokens - 64) > kWave);
+    // (One chunk size for every request, the previous schedule, needed 1088 tokens at 132 SMs.)
+    CHECK(longest == shortest_longest_item(lengths, 8, wave));
+    CHECK(check_schedule(batch, gpt_oss_shape(), sms) > 0);
   }
-  CHECK(check_schedule(batch, gpt_oss_shape(), kSms) > 0);
 }
 
 TEST_CASE("random batches: every visible token exactly once, with and without windows") {

@@ -59,7 +59,6 @@ BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
 
   // Visible tokens of each request; `length` counts from the tile boundary chunks start on.
   std::vector<int> begin(batch), end(batch), length(batch);
-  long long total_tokens = 0;
   for (std::size_t b = 0; b < batch; ++b) {
     const int pages = kv_indptr[b + 1] - kv_indptr[b];
     if (kv_indptr[b] < 0 || pages < 0) {
@@ -76,7 +75,6 @@ BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
     end[b] = pages > 0 ? (pages - 1) * shape.page_size + last : 0;
     begin[b] = shape.window_left >= 0 ? std::max(0, end[b] - 1 - shape.window_left) : 0;
     length[b] = end[b] - begin[b] / kBatchDecodeTileTokens * kBatchDecodeTileTokens;
-    total_tokens += end[b] - begin[b];
   }
 
   // Split only when there are too few (request, KV head, row block) pairs to fill the GPU.

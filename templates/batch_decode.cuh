@@ -277,7 +277,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   // An unsplit item's epilogue needs the group's sinks: copied to shared memory with the first
   // tile (warp 0's first group), they are there when the loop ends, with no round trip after it
   // and no registers held across it. (Held in registers instead, loaded with Q, they made BF16
-  // sink kernels 3-6 % slower on H100.)
+  // sink kernels 3-6 % slower on H100, for a reason not found.)
   __shared__ float group_sinks[kBatchDecodeRows];
   if constexpr (Config::kUseSinks) {
     if (item.partial_slot < 0 && threadIdx.x < rows) {

@@ -57,17 +57,22 @@ std::vector<Shape> shapes() {
           {"S4", 256, {2048}, 64, -1}, {"S5", 16, mixed, 64, -1},   {"S6", 64, {4096}, 64, 127}};
 }
 
+// The pieces of `text` between separators (empty pieces kept).
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> pieces;
+  for (std::size_t begin = 0;;) {
+    const std::size_t end = text.find(separator, begin);
+    pieces.push_back(text.substr(begin, end - begin));
+    if (end == std::string::npos) return pieces;
+    begin = end + 1;
+  }
+}
+
 // --shape B:L[,L...]:D[:W]: batch B, KV lengths L cycled over the batch, head_dim D, sliding
 // window W (window_left; none if left out). Named by the argument itself.
 Shape parse_shape(const std::string& text) {
   Shape shape{text, 0, {}, 0, -1};
-  std::vector<std::string> fields;
-  for (std::size_t begin = 0;;) {
-    const std::size_t end = text.find(':', begin);
-    fields.push_back(text.substr(begin, end - begin));
-    if (end == std::string::npos) break;
-    begin = end + 1;
-  }
+  const std::vector<std::string> fields = split(text, ':');
   const auto number = [&](const std::string& field) {
     char* end = nullptr;
     const long value = std::strtol(field.c_str(), &end, 10);
@@ -81,12 +86,7 @@ Shape parse_shape(const std::string& text) {
     throw std::invalid_argument(fmt::format("--shape {}: expected B:L[,L...]:D[:W]", text));
   }
   shape.batch = number(fields[0]);
-  for (std::size_t begin = 0;;) {
-    const std::size_t end = fields[1].find(',', begin);
-    shape.lengths.push_back(number(fields[1].substr(begin, end - begin)));
-    if (end == std::string::npos) break;
-    begin = end + 1;
-  }
+  for (const std::string& length : split(fields[1], ',')) shape.lengths.push_back(number(length));
   shape.head_dim = number(fields[2]);
   if (fields.size() == 4) shape.window_left = number(fields[3]);
   if (shape.batch < 1 || *std::min_element(shape.lengths.begin(), shape.lengths.end()) < 1) {

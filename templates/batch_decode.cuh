@@ -72,12 +72,12 @@ struct DecodeTraits {
   static constexpr int kStages = Config::kStages;
   static constexpr int kL2PrefetchBytes = Config::kL2PrefetchBytes;
   static_assert(kStages >= 2, "a pipeline needs at least 2 stages");
-  // The epilogue reuses the stages: per-row sums of the warps' outputs, rows padded by one float
-  // so that the 8 rows a warp adds to at once fall in different banks (the quad's columns still
-  // collide 2-way, or 4-way for 16-value V runs, instead of 8-way).
-  static constexpr int kOutputStride = kHeadDim + 1;
+  // The epilogue reuses the stages: each warp's 16 output rows in float32, in fragment order,
+  // rows padded by 8 floats so that the 4 rows a half-warp stores to at once (8-byte stores)
+  // start in different banks: conflict-free.
+  static constexpr int kOutputStride = kHeadDim + 8;
   static constexpr int kStagingBytes = kWarps * kStages * kStageBytes;
-  static constexpr int kEpilogueBytes = kBatchDecodeRows * kOutputStride * 4;
+  static constexpr int kEpilogueBytes = kWarps * kBatchDecodeRows * kOutputStride * 4;
   static constexpr int kSharedBytes =
       kStagingBytes > kEpilogueBytes ? kStagingBytes : kEpilogueBytes;
 };
@@ -415,73 +415,75 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   wait_async_groups<0>();
   __syncthreads();  // every warp is done with its stages: the epilogue reuses them
 
-  // Merge the warps: a common maximum per row, accumulators summed in shared memory.
+  // Merge the warps. Each warp stores its accumulators, unscaled and in fragment order, to its
+  // own slice of shared memory; 16 threads then compute per row the common maximum, the
+  // denominator (with the sink, once) and each warp's weight; finally every thread sums the
+  // warps' values of a few outputs. (Summed by atomicAdd into one array instead, each add was a
+  // compare-and-swap loop, ATOMS.CAST.SPIN: a 3 us epilogue, measured with %globaltimer on H100.)
   __shared__ float warp_max[Traits::kWarps][kBatchDecodeRows];
   __shared__ float warp_denominator[Traits::kWarps][kBatchDecodeRows];
-  // Per row, computed once: what the summed accumulators are multiplied by (v_scale over the
-  // denominator, sink included), and the base-2 log of that denominator. (Computed per output
-  // value instead, the sink's two exponentials and the division made a sink kernel's epilogue
-  // 0.3 us longer, 2-3 % of S6.)
-  __shared__ float row_scale[kBatchDecodeRows];
+  __shared__ float warp_weight[Traits::kWarps][kBatchDecodeRows];  // v_scale / den included
   __shared__ float row_lse[kBatchDecodeRows];
-  float* const output_sum = reinterpret_cast<float*>(shared_bytes);  // [16][kOutputStride]
-  for (int i = threadIdx.x; i < kBatchDecodeRows * Traits::kOutputStride;
-       i += kBatchDecodeThreads) {
-    output_sum[i] = 0.f;
-  }
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const float denominator = quad_sum(state.denominator[half]);
-    if (t == 0) {
-      warp_max[warp][r + 8 * half] = state.max_logit[half];
-      warp_denominator[warp][r + 8 * half] = denominator;
-    }
-  }
-  __syncthreads();
+  float* const warp_outputs = reinterpret_cast<float*>(shared_bytes);
+  float* const my_output = warp_outputs + warp * kBatchDecodeRows * Traits::kOutputStride;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int row = r + 8 * half;
+    const float denominator = quad_sum(state.denominator[half]);
+    if (t == 0) {
+      warp_max[warp][row] = state.max_logit[half];
+      warp_denominator[warp][row] = denominator;
+    }
+#pragma unroll
+    for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
+      *reinterpret_cast<float2*>(&my_output[row * Traits::kOutputStride + tile_n * 8 + 2 * t]) =
+          make_float2(state.output[tile_n][2 * half], state.output[tile_n][2 * half + 1]);
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x < rows) {
+    const int row = threadIdx.x;
     float common = negative_infinity();
 #pragma unroll
     for (int w = 0; w < Traits::kWarps; ++w) common = fmaxf(common, warp_max[w][row]);
-    const float weight = exp2f(state.max_logit[half] - safe_max(common));
-    if (row < rows) {
+    float weight[Traits::kWarps];
+    float denominator = 0.f;
 #pragma unroll
-      for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
+    for (int w = 0; w < Traits::kWarps; ++w) {
+      weight[w] = exp2f(warp_max[w][row] - safe_max(common));
+      denominator += warp_denominator[w][row] * weight[w];
+    }
+    float max_logit = common;
+    if constexpr (Config::kUseSinks) {
+      if (item.partial_slot < 0) {  // the sink joins the denominator once: here, or in the merge
+        const float sink = group_sinks[row] * 1.4426950408889634f;
+        const float with_sink = fmaxf(max_logit, sink);
+        const float rescale = exp2f(max_logit - safe_max(with_sink));
 #pragma unroll
-        for (int i = 0; i < 2; ++i) {
-          atomicAdd(
-              &output_sum[row * Traits::kOutputStride + permuted_v_dim<Traits>(tile_n, 2 * t + i)],
-              state.output[tile_n][2 * half + i] * weight);
-        }
+        for (int w = 0; w < Traits::kWarps; ++w) weight[w] *= rescale;
+        denominator = denominator * rescale + exp2f(sink - with_sink);
+        max_logit = with_sink;
       }
     }
-    if (warp == 0 && t == 0 && row < rows) {
-      float denominator = 0.f;
+    const float scale = denominator > 0.f ? p.v_scale / denominator : 0.f;
 #pragma unroll
-      for (int w = 0; w < Traits::kWarps; ++w) {
-        denominator += warp_denominator[w][row] * exp2f(warp_max[w][row] - safe_max(common));
-      }
-      float max_logit = common, rescale = 1.f;
-      if constexpr (Config::kUseSinks) {
-        if (item.partial_slot < 0) {  // the sink joins the denominator once: here, or in the merge
-          const float sink = group_sinks[row] * 1.4426950408889634f;
-          const float with_sink = fmaxf(max_logit, sink);
-          rescale = exp2f(max_logit - safe_max(with_sink));
-          denominator = denominator * rescale + exp2f(sink - with_sink);
-          max_logit = with_sink;
-        }
-      }
-      row_scale[row] = denominator > 0.f ? p.v_scale * rescale / denominator : 0.f;
-      row_lse[row] = denominator > 0.f ? max_logit + log2f(denominator) : negative_infinity();
-    }
+    for (int w = 0; w < Traits::kWarps; ++w) warp_weight[w][row] = weight[w] * scale;
+    row_lse[row] = denominator > 0.f ? max_logit + log2f(denominator) : negative_infinity();
   }
   __syncthreads();
 
   // Write: the final output, or this split's partial result.
+  // Threads take consecutive fragment positions (conflict-free reads); position n of n8 tile
+  // `tile` is output dimension permuted_v_dim(tile, n).
   for (int i = threadIdx.x; i < rows * kHeadDim; i += kBatchDecodeThreads) {
-    const int row = i / kHeadDim, dim = i % kHeadDim;
-    const float value = output_sum[row * Traits::kOutputStride + dim] * row_scale[row];
+    const int row = i / kHeadDim, position = i % kHeadDim;
+    const int dim = permuted_v_dim<Traits>(position / 8, position % 8);
+    float value = 0.f;
+#pragma unroll
+    for (int w = 0; w < Traits::kWarps; ++w) {
+      value += warp_outputs[(w * kBatchDecodeRows + row) * Traits::kOutputStride + position] *
+               warp_weight[w][row];
+    }
     if (item.partial_slot < 0) {
       const int head = first_head + row;
       auto* o = static_cast<typename Traits::DTypeO*>(p.o) + item.request * p.o_stride_batch +

@@ -443,27 +443,22 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   __syncthreads();
   if (threadIdx.x < rows) {
     const int row = threadIdx.x;
-    float common = negative_infinity();
+    float max_logit = negative_infinity();
 #pragma unroll
-    for (int w = 0; w < Traits::kWarps; ++w) common = fmaxf(common, warp_max[w][row]);
-    float weight[Traits::kWarps];
+    for (int w = 0; w < Traits::kWarps; ++w) max_logit = fmaxf(max_logit, warp_max[w][row]);
     float denominator = 0.f;
-#pragma unroll
-    for (int w = 0; w < Traits::kWarps; ++w) {
-      weight[w] = exp2f(warp_max[w][row] - safe_max(common));
-      denominator += warp_denominator[w][row] * weight[w];
-    }
-    float max_logit = common;
     if constexpr (Config::kUseSinks) {
       if (item.partial_slot < 0) {  // the sink joins the denominator once: here, or in the merge
         const float sink = group_sinks[row] * 1.4426950408889634f;
-        const float with_sink = fmaxf(max_logit, sink);
-        const float rescale = exp2f(max_logit - safe_max(with_sink));
-#pragma unroll
-        for (int w = 0; w < Traits::kWarps; ++w) weight[w] *= rescale;
-        denominator = denominator * rescale + exp2f(sink - with_sink);
-        max_logit = with_sink;
+        max_logit = fmaxf(max_logit, sink);
+        denominator = exp2f(sink - safe_max(max_logit));
       }
+    }
+    float weight[Traits::kWarps];
+#pragma unroll
+    for (int w = 0; w < Traits::kWarps; ++w) {
+      weight[w] = exp2f(warp_max[w][row] - safe_max(max_logit));
+      denominator += warp_denominator[w][row] * weight[w];
     }
     const float scale = denominator > 0.f ? p.v_scale / denominator : 0.f;
 #pragma unroll

@@ -72,12 +72,12 @@ struct DecodeTraits {
   static constexpr int kStages = Config::kStages;
   static constexpr int kL2PrefetchBytes = Config::kL2PrefetchBytes;
   static_assert(kStages >= 2, "a pipeline needs at least 2 stages");
-  // The epilogue reuses the stages: each warp's 16 output rows in float32, in fragment order,
-  // rows padded by 8 floats so that the 4 rows a half-warp stores to at once (8-byte stores)
-  // start in different banks: conflict-free.
+  // The epilogue reuses the stages: warps 1..3's 16 output rows in float32, in fragment order,
+  // rows padded by 8 floats so that the 4 rows a half-warp stores to (or loads from) at once with
+  // 8-byte accesses start in different banks: conflict-free.
   static constexpr int kOutputStride = kHeadDim + 8;
   static constexpr int kStagingBytes = kWarps * kStages * kStageBytes;
-  static constexpr int kEpilogueBytes = kWarps * kBatchDecodeRows * kOutputStride * 4;
+  static constexpr int kEpilogueBytes = (kWarps - 1) * kBatchDecodeRows * kOutputStride * 4;
   static constexpr int kSharedBytes =
       kStagingBytes > kEpilogueBytes ? kStagingBytes : kEpilogueBytes;
 };
@@ -415,85 +415,104 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   wait_async_groups<0>();
   __syncthreads();  // every warp is done with its stages: the epilogue reuses them
 
-  // Merge the warps. Each warp stores its accumulators, unscaled and in fragment order, to its
-  // own slice of shared memory; 16 threads then compute per row the common maximum, the
-  // denominator (with the sink, once) and each warp's weight; finally every thread sums the
-  // warps' values of a few outputs. (Summed by atomicAdd into one array instead, each add was a
-  // compare-and-swap loop, ATOMS.CAST.SPIN: a 3 us epilogue, measured with %globaltimer on H100.)
+  // Merge the warps. Warps 1..3 store their accumulators, unscaled and in fragment order, with
+  // their row maxima and denominators; warp 0 adds them to its own, in registers, and writes the
+  // output from the fragment layout. One barrier, and no thread waits for a separate per-row
+  // pass: each lane computes the weights of its two rows (the 4 lanes of a quad share them).
+  // (Summed into one array by atomicAdd instead, each add was a compare-and-swap loop,
+  // ATOMS.CAST.SPIN: a 3.4 us epilogue per CTA, measured with %globaltimer on H100; summed by all
+  // 128 threads after a per-row pass, 1.5 us.)
   __shared__ float warp_max[Traits::kWarps][kBatchDecodeRows];
   __shared__ float warp_denominator[Traits::kWarps][kBatchDecodeRows];
-  __shared__ float warp_weight[Traits::kWarps][kBatchDecodeRows];  // v_scale / den included
-  __shared__ float row_lse[kBatchDecodeRows];
-  float* const warp_outputs = reinterpret_cast<float*>(shared_bytes);
-  float* const my_output = warp_outputs + warp * kBatchDecodeRows * Traits::kOutputStride;
+  float* const warp_outputs = reinterpret_cast<float*>(shared_bytes);  // warps 1.. at w - 1
+  auto output_at = [&](int w, int row, int tile_n) {
+    return reinterpret_cast<float2*>(
+        &warp_outputs[((w - 1) * kBatchDecodeRows + row) * Traits::kOutputStride + tile_n * 8 +
+                      2 * t]);
+  };
+  float denominator[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int row = r + 8 * half;
-    const float denominator = quad_sum(state.denominator[half]);
-    if (t == 0) {
-      warp_max[warp][row] = state.max_logit[half];
-      warp_denominator[warp][row] = denominator;
-    }
+    denominator[half] = quad_sum(state.denominator[half]);
+    if (warp > 0) {
+      if (t == 0) {
+        warp_max[warp][row] = state.max_logit[half];
+        warp_denominator[warp][row] = denominator[half];
+      }
 #pragma unroll
-    for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
-      *reinterpret_cast<float2*>(&my_output[row * Traits::kOutputStride + tile_n * 8 + 2 * t]) =
-          make_float2(state.output[tile_n][2 * half], state.output[tile_n][2 * half + 1]);
+      for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
+        *output_at(warp, row, tile_n) =
+            make_float2(state.output[tile_n][2 * half], state.output[tile_n][2 * half + 1]);
+      }
     }
   }
   __syncthreads();
-  if (threadIdx.x < rows) {
-    const int row = threadIdx.x;
-    float max_logit = negative_infinity();
+  if (warp > 0) return;
+
 #pragma unroll
-    for (int w = 0; w < Traits::kWarps; ++w) max_logit = fmaxf(max_logit, warp_max[w][row]);
-    float denominator = 0.f;
+  for (int half = 0; half < 2; ++half) {
+    const int row = r + 8 * half;
+    if (row >= rows) break;  // past the group (and so is this lane's next row)
+    float max_logit = state.max_logit[half];
+#pragma unroll
+    for (int w = 1; w < Traits::kWarps; ++w) max_logit = fmaxf(max_logit, warp_max[w][row]);
+    float sum = 0.f;  // the denominator
     if constexpr (Config::kUseSinks) {
       if (item.partial_slot < 0) {  // the sink joins the denominator once: here, or in the merge
         const float sink = group_sinks[row] * 1.4426950408889634f;
         max_logit = fmaxf(max_logit, sink);
-        denominator = exp2f(sink - safe_max(max_logit));
+        sum = exp2f(sink - safe_max(max_logit));
       }
     }
     float weight[Traits::kWarps];
+    weight[0] = exp2f(state.max_logit[half] - safe_max(max_logit));
+    sum += denominator[half] * weight[0];
 #pragma unroll
-    for (int w = 0; w < Traits::kWarps; ++w) {
+    for (int w = 1; w < Traits::kWarps; ++w) {
       weight[w] = exp2f(warp_max[w][row] - safe_max(max_logit));
-      denominator += warp_denominator[w][row] * weight[w];
+      sum += warp_denominator[w][row] * weight[w];
     }
-    const float scale = denominator > 0.f ? p.v_scale / denominator : 0.f;
+    const float scale = sum > 0.f ? p.v_scale / sum : 0.f;
 #pragma unroll
-    for (int w = 0; w < Traits::kWarps; ++w) warp_weight[w][row] = weight[w] * scale;
-    row_lse[row] = denominator > 0.f ? max_logit + log2f(denominator) : negative_infinity();
-  }
-  __syncthreads();
+    for (int w = 0; w < Traits::kWarps; ++w) weight[w] *= scale;
+    const float lse = sum > 0.f ? max_logit + log2f(sum) : negative_infinity();
 
-  // Write: the final output, or this split's partial result.
-  // Threads take consecutive fragment positions (conflict-free reads); position n of n8 tile
-  // `tile` is output dimension permuted_v_dim(tile, n).
-  for (int i = threadIdx.x; i < rows * kHeadDim; i += kBatchDecodeThreads) {
-    const int row = i / kHeadDim, position = i % kHeadDim;
-    const int dim = permuted_v_dim<Traits>(position / 8, position % 8);
-    float value = 0.f;
+    // Write: the final output, or this split's partial result. Value i of tile_n's fragment is
+    // output dimension permuted_v_dim(tile_n, 2t + i).
+    const int head = first_head + row;
+    auto* const o = static_cast<typename Traits::DTypeO*>(p.o) + item.request * p.o_stride_batch +
+                    head * p.o_stride_head;
+    const long long slot =
+        (static_cast<long long>(item.partial_slot) * p.num_row_blocks + row_block) *
+            kBatchDecodeRows +
+        row;
 #pragma unroll
-    for (int w = 0; w < Traits::kWarps; ++w) {
-      value += warp_outputs[(w * kBatchDecodeRows + row) * Traits::kOutputStride + position] *
-               warp_weight[w][row];
-    }
-    if (item.partial_slot < 0) {
-      const int head = first_head + row;
-      auto* o = static_cast<typename Traits::DTypeO*>(p.o) + item.request * p.o_stride_batch +
-                head * p.o_stride_head;
-      o[dim] = from_float<typename Traits::DTypeO>(value);
-      if (dim == 0 && p.lse != nullptr) {
-        p.lse[item.request * p.num_qo_heads + head] = row_lse[row] * 0.6931471805599453f;
+    for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
+      float value[2] = {state.output[tile_n][2 * half] * weight[0],
+                        state.output[tile_n][2 * half + 1] * weight[0]};
+#pragma unroll
+      for (int w = 1; w < Traits::kWarps; ++w) {
+        const float2 other = *output_at(w, row, tile_n);
+        value[0] += other.x * weight[w];
+        value[1] += other.y * weight[w];
       }
-    } else {
-      const long long slot =
-          (static_cast<long long>(item.partial_slot) * p.num_row_blocks + row_block) *
-              kBatchDecodeRows +
-          row;
-      p.partial_o[slot * kHeadDim + dim] = value;
-      if (dim == 0) p.partial_lse[slot] = row_lse[row];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int dim = permuted_v_dim<Traits>(tile_n, 2 * t + i);
+        if (item.partial_slot < 0) {
+          o[dim] = from_float<typename Traits::DTypeO>(value[i]);
+        } else {
+          p.partial_o[slot * kHeadDim + dim] = value[i];
+        }
+      }
+    }
+    if (t == 0) {
+      if (item.partial_slot >= 0) {
+        p.partial_lse[slot] = lse;
+      } else if (p.lse != nullptr) {
+        p.lse[item.request * p.num_qo_heads + head] = lse * 0.6931471805599453f;
+      }
     }
   }
 }

@@ -418,10 +418,11 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   // Merge the warps. Warps 1..3 store their accumulators, unscaled and in fragment order, with
   // their row maxima and denominators; warp 0 adds them to its own, in registers, and writes the
   // output from the fragment layout. One barrier, and no thread waits for a separate per-row
-  // pass: each lane computes the weights of its two rows (the 4 lanes of a quad share them).
+  // pass: each lane computes the weights of its two rows (the 4 lanes of a quad, the same ones).
   // (Summed into one array by atomicAdd instead, each add was a compare-and-swap loop,
   // ATOMS.CAST.SPIN: a 3.4 us epilogue per CTA, measured with %globaltimer on H100; summed by all
   // 128 threads after a per-row pass, 1.5 us.)
+  // Indexed by warp; warp 0's entries stay unused (it keeps its own in registers).
   __shared__ float warp_max[Traits::kWarps][kBatchDecodeRows];
   __shared__ float warp_denominator[Traits::kWarps][kBatchDecodeRows];
   float* const warp_outputs = reinterpret_cast<float*>(shared_bytes);  // warps 1.. at w - 1
@@ -478,8 +479,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     for (int w = 0; w < Traits::kWarps; ++w) weight[w] *= scale;
     const float lse = sum > 0.f ? max_logit + log2f(sum) : negative_infinity();
 
-    // Write: the final output, or this split's partial result. Value i of tile_n's fragment is
-    // output dimension permuted_v_dim(tile_n, 2t + i).
+    // Write: the final output, or this split's partial result.
     const int head = first_head + row;
     auto* const o = static_cast<typename Traits::DTypeO*>(p.o) + item.request * p.o_stride_batch +
                     head * p.o_stride_head;
@@ -487,23 +487,41 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
         (static_cast<long long>(item.partial_slot) * p.num_row_blocks + row_block) *
             kBatchDecodeRows +
         row;
+    // Tiles g·R .. g·R + R - 1 (R = kVRun) hold, at fragment value i, the R consecutive dimensions
+    // starting at permuted_v_dim(g·R, 2t + i): a split's float32 partial result goes out in
+    // 16-byte stores (the workspace is 16-byte aligned, head_dim a multiple of 8).
+    constexpr int kRun = Traits::kVRun;
 #pragma unroll
-    for (int tile_n = 0; tile_n < Traits::kOutputTiles; ++tile_n) {
-      float value[2] = {state.output[tile_n][2 * half] * weight[0],
-                        state.output[tile_n][2 * half + 1] * weight[0]};
+    for (int g = 0; g < Traits::kOutputTiles / kRun; ++g) {
+      float value[2][kRun];
 #pragma unroll
-      for (int w = 1; w < Traits::kWarps; ++w) {
-        const float2 other = *output_at(w, row, tile_n);
-        value[0] += other.x * weight[w];
-        value[1] += other.y * weight[w];
+      for (int e = 0; e < kRun; ++e) {
+        const int tile_n = g * kRun + e;
+        value[0][e] = state.output[tile_n][2 * half] * weight[0];
+        value[1][e] = state.output[tile_n][2 * half + 1] * weight[0];
+#pragma unroll
+        for (int w = 1; w < Traits::kWarps; ++w) {
+          const float2 other = *output_at(w, row, tile_n);
+          value[0][e] += other.x * weight[w];
+          value[1][e] += other.y * weight[w];
+        }
       }
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        const int dim = permuted_v_dim<Traits>(tile_n, 2 * t + i);
+        const int first_dim = permuted_v_dim<Traits>(g * kRun, 2 * t + i);
         if (item.partial_slot < 0) {
-          o[dim] = from_float<typename Traits::DTypeO>(value[i]);
+#pragma unroll
+          for (int e = 0; e < kRun; ++e) {
+            o[first_dim + e] = from_float<typename Traits::DTypeO>(value[i][e]);
+          }
         } else {
-          p.partial_o[slot * kHeadDim + dim] = value[i];
+          float4* const partial =
+              reinterpret_cast<float4*>(p.partial_o + slot * kHeadDim + first_dim);
+#pragma unroll
+          for (int k = 0; k < kRun / 4; ++k) {
+            partial[k] = make_float4(value[i][4 * k], value[i][4 * k + 1], value[i][4 * k + 2],
+                                     value[i][4 * k + 3]);
+          }
         }
       }
     }

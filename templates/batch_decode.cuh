@@ -491,6 +491,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     // starting at permuted_v_dim(g·R, 2t + i): a split's float32 partial result goes out in
     // 16-byte stores (the workspace is 16-byte aligned, head_dim a multiple of 8).
     constexpr int kRun = Traits::kVRun;
+    static_assert(Traits::kOutputTiles % kRun == 0 && kRun % 4 == 0, "whole runs of float4");
 #pragma unroll
     for (int g = 0; g < Traits::kOutputTiles / kRun; ++g) {
       float value[2][kRun];

@@ -6,13 +6,13 @@
     bench/trace_decode.py report log     # per phase: min / median / p90 / max over the CTAs
 
 Thread 0 of each decode CTA stamps its start, the moment its work item and its first page index
-are in registers, its first tile landed, the end of its loop and the end of its epilogue, and
-keeps them in device memory; thread 0 of each merge CTA (split plans) stamps its start, the
-moment its wait for the decode grid returns and its end. The decode grid's last CTA prints every
-CTA's stamps, or, when a merge grid follows, its first CTA does after its own stamps (printf
-makes each launch ~1 ms long, so only the stamps before the print mean anything). The report
-takes the last launch in the log. An experiment, not a build input: the patched copy lives
-outside templates/, and the kernel's key covers its text.
+are in registers, its first tile landed, the end of its loop and the end of its epilogue (before
+any merge in the grid), and keeps them in device memory; thread 0 of each merge-kernel CTA stamps
+its start, the moment its wait for the decode grid returns and its end. The decode grid's last
+CTA prints every CTA's stamps, or, when a merge grid follows, its first CTA does after its own
+stamps (printf makes each launch ~1 ms long, so only the stamps before the print mean
+anything). The report takes the last launch in the log. An experiment, not a build input: the
+patched copy lives outside templates/, and the kernel's key covers its text.
 """
 import pathlib
 import shutil
@@ -63,6 +63,7 @@ STAMPS = [
 ]
 START = "  allow_dependent_launch();"
 END = "}\n\n}  // namespace kjit"
+EPILOGUE_END = "  if (group_counters == nullptr) return;\n"
 MERGE_START = "  const BatchDecodeMergeItem item = p.merge_items[blockIdx.x];"
 MERGE_WAIT = "  wait_for_prerequisite_grids();\n"
 MERGE_PRINT = """  if (threadIdx.x == 0) {
@@ -81,7 +82,7 @@ PRINT = """  if (threadIdx.x == 0) {
       row[3] = trace_tile - trace_start, row[4] = trace_loop - trace_start;
       row[5] = trace_end - trace_start;
     }
-    if (item.partial_slot >= 0) trace_split = 1;
+    if (item.partial_slot >= 0 && item.group_chunks == 0) trace_split = 1;  // merge kernel
     __threadfence();
     if (atomicAdd(&trace_done, 1u) == count - 1) {  // the grid's last CTA
       __threadfence();
@@ -106,10 +107,11 @@ def patch(out_dir):
     text = text.replace(START, "  const unsigned long long trace_start = trace_now();\n" + START, 1)
     for anchor, stamp in STAMPS:
         text = text.replace(anchor, anchor + stamp, 1)
-    # The epilogue ends the kernel: print before its closing brace (thread 0 is in warp 0, which
-    # writes the output, so it is still running there).
-    head, tail = text.rsplit(END, 1)
-    path.write_text(head + PRINT + END + tail)
+    # After the epilogue, before a merge in the grid (which only one CTA of a group does): thread 0
+    # is in warp 0, which writes the output, so it is still running there.
+    if text.count(EPILOGUE_END) != 1:
+        sys.exit(f"batch_decode.cuh changed: '{EPILOGUE_END.strip()}' is not there exactly once")
+    path.write_text(text.replace(EPILOGUE_END, PRINT + EPILOGUE_END))
 
     # The merge kernel: thread 0 (chunk lane 0) writes the output, so it also runs to the end.
     path = target / "merge_states.cuh"

@@ -60,6 +60,12 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
         cu.cuMemcpyHtoDAsync(base + schedule_.merge_items_offset, schedule_.merge_items.data(),
                              schedule_.merge_items.size() * sizeof(BatchDecodeMergeItem), stream));
   }
+  // The decode grid's own merges count on zeroed counters (and leave them zeroed).
+  const std::size_t counter_bytes = schedule_.workspace_bytes - schedule_.group_counters_offset;
+  if (counter_bytes > 0) {
+    KJIT_CUDA_CHECK(
+        cu.cuMemsetD8Async(base + schedule_.group_counters_offset, 0, counter_bytes, stream));
+  }
   // The host vectors must outlive the copies.
   KJIT_CUDA_CHECK(cu.cuStreamSynchronize(stream));
 }
@@ -91,6 +97,7 @@ void BatchDecodePlan::run(BatchDecodeParams params, CUstream stream) const {
       reinterpret_cast<const BatchDecodeMergeItem*>(workspace_ + schedule_.merge_items_offset);
   params.partial_o = reinterpret_cast<float*>(workspace_ + schedule_.partial_o_offset);
   params.partial_lse = reinterpret_cast<float*>(workspace_ + schedule_.partial_lse_offset);
+  params.group_counters = reinterpret_cast<int*>(workspace_ + schedule_.group_counters_offset);
   params.num_qo_heads = shape_.num_qo_heads;
   params.num_kv_heads = shape_.num_kv_heads;
   params.num_row_blocks = schedule_.num_row_blocks;

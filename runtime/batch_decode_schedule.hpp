@@ -30,6 +30,7 @@ struct BatchDecodeSchedule {
   std::size_t merge_items_offset = 0;
   std::size_t partial_o_offset = 0;
   std::size_t partial_lse_offset = 0;
+  std::size_t group_counters_offset = 0;  // zeroed by the plan, and by each in-grid merge
   std::size_t workspace_bytes = 0;
 };
 

@@ -33,6 +33,7 @@
 #include "fragment_convert.cuh"
 #include "grid_dependency.cuh"
 #include "mma.cuh"
+#include "partial_merge.cuh"
 #include "softmax_state.cuh"
 
 namespace kjit {
@@ -234,6 +235,31 @@ __device__ __forceinline__ unsigned v_pair(const Words<Traits::kVRunBytes>& firs
   }
 }
 
+// The last CTA of a split group (request, KV head, row block) merges the group's partial results
+// into the output. Threads take (row, 16-byte column) pairs, each with up to 16 chunks' loads in
+// flight: kInGridMergeMaxChunks needs at most two rounds.
+template <class Config>
+__device__ __forceinline__ void merge_group_in_grid(const BatchDecodeParams& p,
+                                                    const BatchDecodeWorkItem& item, int row_block,
+                                                    int rows, int first_head,
+                                                    const float* group_sinks) {
+  constexpr int kColumns = Config::kHeadDim / 4;
+  for (int pair = threadIdx.x; pair < rows * kColumns; pair += kBatchDecodeThreads) {
+    const int row = pair / kColumns, column = pair % kColumns;
+    Log2SumExp total{negative_infinity(), 0.f};
+    float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+    accumulate_chunks<Config::kHeadDim, 16>(p, item.group_first_slot, row_block, row, column, 0, 1,
+                                            item.group_chunks, total, sum);
+    if constexpr (Config::kUseSinks) {  // the sink joins the denominator once, here
+      const Log2SumExp with_sink = combine(total, {group_sinks[row] * 1.4426950408889634f, 1.f});
+      const float rescale = exp2f(total.max - safe_max(with_sink.max));
+      sum.x *= rescale, sum.y *= rescale, sum.z *= rescale, sum.w *= rescale;
+      total = with_sink;
+    }
+    write_merged<typename Config::DTypeO>(p, item.request, first_head + row, column, total, sum);
+  }
+}
+
 template <class Config>
 __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   using Traits = DecodeTraits<Config>;
@@ -274,13 +300,13 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   const int end_base = end_tile * kBatchDecodeTileTokens;
   const int first_base = (first_tile + warp) * kBatchDecodeTileTokens;
   long long offset = tile_offset(p, item, first_base, end_base);
-  // An unsplit item's epilogue needs the group's sinks: copied to shared memory with the first
-  // tile (warp 0's first group), they are there when the loop ends, with no round trip after it
-  // and no registers held across it. (Held in registers instead, loaded with Q, they made BF16
-  // sink kernels 3-6 % slower on H100, for a reason not found.)
+  // An unsplit item's epilogue (and a split's merge in this grid) needs the group's sinks: copied
+  // to shared memory with the first tile (warp 0's first group), they are there when the loop ends,
+  // with no round trip after it and no registers held across it. (Held in registers instead, loaded
+  // with Q, they made BF16 sink kernels 3-6 % slower on H100, for a reason not found.)
   __shared__ float group_sinks[kBatchDecodeRows];
   if constexpr (Config::kUseSinks) {
-    if (item.partial_slot < 0 && threadIdx.x < rows) {
+    if ((item.partial_slot < 0 || item.group_chunks > 0) && threadIdx.x < rows) {
       copy_async_4(shared_address(&group_sinks[threadIdx.x]), p.sinks + first_head + threadIdx.x);
     }
   }
@@ -413,6 +439,15 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     stage = stage == depth - 1 ? 0 : stage + 1;
   }
   wait_async_groups<0>();
+  // A split merged in this grid: the CTA that takes the group's last ticket merges it. Taken as the
+  // loop ends, the ticket's round trip hides under the epilogue; the last ticket also means every
+  // other chunk's CTA has started, so waiting for their results cannot deadlock.
+  int* const group_counters =
+      item.group_chunks > 0
+          ? p.group_counters + 2 * (item.group_first_slot * p.num_row_blocks + row_block)
+          : nullptr;
+  int ticket = 0;
+  if (group_counters != nullptr && threadIdx.x == 0) ticket = atomicAdd(group_counters, 1);
   __syncthreads();  // every warp is done with its stages: the epilogue reuses them
 
   // Merge the warps. Warps 1..3 store their accumulators, unscaled and in fragment order, with
@@ -449,12 +484,13 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     }
   }
   __syncthreads();
-  if (warp > 0) return;
+  if (warp > 0 && group_counters == nullptr) return;
 
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int row = r + 8 * half;
-    if (row >= rows) break;  // past the group (and so is this lane's next row)
+    // Warps 1..3 only stay for a merge in this grid; row past the group: so is this lane's next.
+    if (warp > 0 || row >= rows) break;
     float max_logit = state.max_logit[half];
 #pragma unroll
     for (int w = 1; w < Traits::kWarps; ++w) max_logit = fmaxf(max_logit, warp_max[w][row]);
@@ -534,6 +570,27 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
       }
     }
   }
+  if (group_counters == nullptr) return;
+
+  // The merge in this grid. Warp 0 wrote this chunk's result; it is published, and the CTA with
+  // the last ticket waits until every chunk's is, then merges them all.
+  __shared__ bool merges_group;
+  if (warp == 0) {
+    __syncwarp();
+    if (lane == 0) {
+      release_add(group_counters + 1, 1);
+      merges_group = ticket == item.group_chunks - 1;
+    }
+  }
+  __syncthreads();
+  if (!merges_group) return;
+  if (threadIdx.x == 0) {
+    while (acquire_load(group_counters + 1) < item.group_chunks) {
+    }
+    group_counters[0] = group_counters[1] = 0;  // every chunk has counted: ready for the next run
+  }
+  __syncthreads();
+  merge_group_in_grid<Config>(p, item, row_block, rows, first_head, group_sinks);
 }
 
 }  // namespace kjit

@@ -18,6 +18,13 @@ constexpr int kBatchDecodeThreads = 128;
 constexpr int kBatchDecodeRows = 16;
 // Tokens per tensor-core tile; work items start on multiples of it.
 constexpr int kBatchDecodeTileTokens = 16;
+// When no request is split into more chunks than this, split requests are merged inside the decode
+// grid, each (request, KV head, row block) by the last of its CTAs to finish: no second kernel to
+// wait for. Otherwise the merge kernel merges them all, its CTAs each taking one query head: one
+// CTA walking 64 chunks took longer than the kernel boundary it saves (H100, 1 x 32768 tokens as
+// 64 chunks: 34.3 us in the grid, 32.0 us with the kernel; 16 chunks of S5's mixed lengths: 48.8
+// us in the grid, 50.6 us with the kernel).
+constexpr int kInGridMergeMaxChunks = 32;
 
 // One CTA's work: a range of one request's tokens for one KV head (and its query heads).
 struct BatchDecodeWorkItem {
@@ -27,10 +34,15 @@ struct BatchDecodeWorkItem {
   int token_end;
   int page_base;     // kv_indptr[request]: the request's first entry in kv_indices
   int partial_slot;  // -1: this item covers the request; write the final output
-  int reserved[2];
+  // > 0: the request's chunks for this KV head, in slots group_first_slot ..
+  // group_first_slot + group_chunks - 1, are merged in the decode grid (kInGridMergeMaxChunks).
+  // 0: unsplit, or merged by the merge kernel (a BatchDecodeMergeItem).
+  int group_first_slot;
+  int group_chunks;
 };
 
-// A request whose tokens were split: its partial results are merged by the second kernel.
+// A split request of a plan that splits some request into more than kInGridMergeMaxChunks chunks:
+// its partial results are merged by the second kernel.
 // The slot of (kv_head h, chunk c) is first_slot + h * num_chunks + c.
 struct BatchDecodeMergeItem {
   int request;
@@ -62,6 +74,9 @@ struct BatchDecodeParams {
   const BatchDecodeMergeItem* merge_items;
   float* partial_o;    // [slot][row_block][16][head_dim], already scaled by v_scale
   float* partial_lse;  // [slot][row_block][16], base-2 log of the partial denominator
+  // [slot][row_block][2], zero between runs: for a group merged in the decode grid, at its first
+  // slot, the tickets its CTAs took when their loops ended and the partial results they published.
+  int* group_counters;
 
   long long q_stride_batch;  // in elements
   long long q_stride_head;

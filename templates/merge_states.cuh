@@ -1,27 +1,12 @@
-// Split-KV merge: combines the partial results of a request's chunks (flash-decoding).
-// Each chunk c left o_c (normalised by its own denominator) and lse_c (base 2). Then
-//   lse = log2(sum_c 2^lse_c + 2^sink),   o = sum_c 2^(lse_c - lse) o_c
-// so the sink joins the denominator exactly once, here, and carries no value.
+// Split-KV merge kernel: combines the partial results of requests split into more chunks than
+// the decode grid merges itself (kInGridMergeMaxChunks; the math is in partial_merge.cuh).
 #pragma once
 
 #include "batch_decode_params.h"
-#include "dtype_convert.cuh"
 #include "grid_dependency.cuh"
-#include "softmax_state.cuh"
+#include "partial_merge.cuh"
 
 namespace kjit {
-
-// A sum of powers of two kept as (max, sum of 2^(x - max)), so that partial sums combine without
-// overflow in any order.
-struct Log2SumExp {
-  float max;
-  float sum;
-};
-
-__device__ __forceinline__ Log2SumExp combine(Log2SumExp a, Log2SumExp b) {
-  const float max = fmaxf(a.max, b.max);
-  return {max, a.sum * exp2f(a.max - safe_max(max)) + b.sum * exp2f(b.max - safe_max(max))};
-}
 
 // One CTA per (split request, query head), in one round of independent loads (a merge is
 // latency, not bytes: S3 merges 64 chunks of 64 floats per head). Threads are (chunk lane,
@@ -40,10 +25,6 @@ __device__ __forceinline__ void merge_states(const BatchDecodeParams& p) {
   const int group = p.num_qo_heads / p.num_kv_heads;
   const int kv_head = head / group, row = head % group;
   const int row_block = row / kBatchDecodeRows, row_in_block = row % kBatchDecodeRows;
-  auto slot_of = [&](int chunk) {
-    const long long slot = item.first_slot + kv_head * item.num_chunks + chunk;
-    return (slot * p.num_row_blocks + row_block) * kBatchDecodeRows + row_in_block;
-  };
   __shared__ Log2SumExp lane_total[kChunkLanes];
   __shared__ float4 lane_sum[kChunkLanes][kColumns];
   // The sink is an input, not the decode grid's result: read before the wait, off the path that
@@ -56,34 +37,9 @@ __device__ __forceinline__ void merge_states(const BatchDecodeParams& p) {
   const int column = threadIdx.x % kColumns, chunk_lane = threadIdx.x / kColumns;
   Log2SumExp mine{negative_infinity(), 0.f};
   float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);  // relative to mine.max, like mine.sum
-  for (int first = chunk_lane; first < item.num_chunks; first += kBatch * kChunkLanes) {
-    float lse[kBatch];
-    float4 o[kBatch];
-#pragma unroll
-    for (int i = 0; i < kBatch; ++i) {
-      const int chunk = first + i * kChunkLanes;
-      lse[i] = negative_infinity();
-      o[i] = make_float4(0.f, 0.f, 0.f, 0.f);
-      if (chunk < item.num_chunks) {
-        const long long slot = slot_of(chunk);
-        lse[i] = p.partial_lse[slot];
-        o[i] = reinterpret_cast<const float4*>(p.partial_o + slot * kHeadDim)[column];
-      }
-    }
-    float batch_max = mine.max;
-#pragma unroll
-    for (int i = 0; i < kBatch; ++i) batch_max = fmaxf(batch_max, lse[i]);
-    const float rescale = exp2f(mine.max - safe_max(batch_max));
-    mine = {batch_max, mine.sum * rescale};
-    sum.x *= rescale, sum.y *= rescale, sum.z *= rescale, sum.w *= rescale;
-#pragma unroll
-    for (int i = 0; i < kBatch; ++i) {
-      const float weight = exp2f(lse[i] - safe_max(batch_max));
-      mine.sum += weight;
-      sum.x += weight * o[i].x, sum.y += weight * o[i].y;
-      sum.z += weight * o[i].z, sum.w += weight * o[i].w;
-    }
-  }
+  accumulate_chunks<kHeadDim, kBatch>(p, item.first_slot + kv_head * item.num_chunks, row_block,
+                                      row_in_block, column, chunk_lane, kChunkLanes,
+                                      item.num_chunks, mine, sum);
   if (column == 0) lane_total[chunk_lane] = mine;
   lane_sum[chunk_lane][column] = sum;
   __syncthreads();
@@ -95,26 +51,15 @@ __device__ __forceinline__ void merge_states(const BatchDecodeParams& p) {
 #pragma unroll
   for (int lane = 0; lane < kChunkLanes; ++lane) total = combine(total, lane_total[lane]);
   const float common = safe_max(total.max);
-  const float inverse = total.sum > 0.f ? 1.f / total.sum : 0.f;
-  float4 out = make_float4(0.f, 0.f, 0.f, 0.f);
+  float4 out = make_float4(0.f, 0.f, 0.f, 0.f);  // relative to total.max
 #pragma unroll
   for (int lane = 0; lane < kChunkLanes; ++lane) {
-    const float weight = exp2f(lane_total[lane].max - common) * inverse;
+    const float weight = exp2f(lane_total[lane].max - common);
     const float4 other = lane_sum[lane][column];
     out.x += weight * other.x, out.y += weight * other.y;
     out.z += weight * other.z, out.w += weight * other.w;
   }
-  auto* o = static_cast<typename Config::DTypeO*>(p.o) + item.request * p.o_stride_batch +
-            head * p.o_stride_head + 4 * column;
-  o[0] = from_float<typename Config::DTypeO>(out.x);
-  o[1] = from_float<typename Config::DTypeO>(out.y);
-  o[2] = from_float<typename Config::DTypeO>(out.z);
-  o[3] = from_float<typename Config::DTypeO>(out.w);
-  if (column == 0 && p.lse != nullptr) {
-    p.lse[item.request * p.num_qo_heads + head] =
-        total.sum > 0.f ? (total.max + log2f(total.sum)) * 0.6931471805599453f
-                        : negative_infinity();
-  }
+  write_merged<typename Config::DTypeO>(p, item.request, head, column, total, out);
 }
 
 }  // namespace kjit

@@ -3,7 +3,7 @@
 //
 // Every allowed (dtype_q, dtype_kv) pair x head_dim {64, 128} x sinks x sliding window (and the
 // logits cap at head_dim 64) runs on shapes that together cover batch {1, 2, 3, 5, 7, 64},
-// kv_len {1, 15, 16, 17, 1000, 4096, ...} (uneven last pages), page_size {1, 16, 32, 64} and
+// kv_len {1, 15, 16, 17, 1000, 4096, 9000, ...} (uneven last pages), page_size {1, 16, 32, 64} and
 // GQA group {1, 8, 16, 32}; head_dim 256 runs for bf16 and e4m3 KV. Each case runs three
 // schedules against one reference: the device's own, split-KV forced and split-KV forbidden.
 // Inputs are random (fixed, printed seed), pages are shuffled, outputs poisoned with NaN before
@@ -81,7 +81,9 @@ struct Outcome {
   double rel_l2 = 0;
   double lse_error = 0;
   bool finite = true;
-  int splits = 0;  // schedules that split at least one request
+  int splits = 0;            // schedules that split at least one request
+  int merged_in_grid = 0;    // ... and merged some of them in the decode grid
+  int merged_by_kernel = 0;  // ... and merged some of them in the merge kernel
 };
 
 // The schedules each case runs: the device's, one that must split, one that must not.
@@ -171,13 +173,22 @@ Outcome run_case(const Variant& variant, const Shape& shape, std::mt19937_64& rn
     workspace.poison();
     const kjit::BatchDecodePlan plan(kernel, indptr, last_page_len, decode_shape, workspace.get(),
                                      needed, nullptr, schedule_sms);
-    outcome.splits += !plan.schedule().merge_items.empty();
-    o_device.poison();
-    lse_device.poison();
-    plan.run(params, nullptr);
-    KJIT_CUDA_CHECK(kjit::cuda_driver().cuCtxSynchronize());
-    outputs.push_back(o_device.download<std::uint8_t>(q_count * o_size));
-    lses.push_back(lse_device.download<float>(static_cast<std::size_t>(batch) * hq));
+    const kjit::BatchDecodeSchedule& schedule = plan.schedule();
+    const bool split = schedule.num_slots > 0;
+    outcome.splits += split;
+    outcome.merged_in_grid += std::any_of(schedule.work_items.begin(), schedule.work_items.end(),
+                                          [](const auto& item) { return item.group_chunks > 0; });
+    outcome.merged_by_kernel += !schedule.merge_items.empty();
+    // A split plan runs twice, both checked: the decode grid's merges must leave their counters
+    // ready for the next run.
+    for (int run = 0; run < (split ? 2 : 1); ++run) {
+      o_device.poison();
+      lse_device.poison();
+      plan.run(params, nullptr);
+      KJIT_CUDA_CHECK(kjit::cuda_driver().cuCtxSynchronize());
+      outputs.push_back(o_device.download<std::uint8_t>(q_count * o_size));
+      lses.push_back(lse_device.download<float>(static_cast<std::size_t>(batch) * hq));
+    }
   }
 
   // float64 reference (DESIGN.md §5) over the stored values, one thread per slice of requests.
@@ -291,7 +302,7 @@ int main() {
   kjit::current_device();
 
   const std::vector<Shape> shapes = {
-      {1, {4096}, 16, 2, 8},
+      {1, {9000}, 16, 2, 8},  // > 32 chunks of 256 tokens: the merge kernel
       {7, {1, 15, 16, 17, 1000, 4096, 33}, 1, 4, 1},
       {64, {17, 1, 1000, 15, 4096, 16}, 16, 1, 8},
       {5, {100, 2000, 33, 64, 1}, 32, 8, 8},
@@ -301,9 +312,9 @@ int main() {
   // Relative L2 bound for 16-bit outputs: bf16 rounding of each output element alone is up to
   // 2^-9 relative (~2e-3 RMS over random data); 1e-2 leaves room for float32 accumulation order.
   constexpr double kTolerance = 1e-2;
-  constexpr double kLseTolerance = 1e-4;  // float32 log-sum-exp over <= 4096 terms
+  constexpr double kLseTolerance = 1e-4;  // float32 log-sum-exp over <= 9000 terms
 
-  int cases = 0, failures = 0, split_cases = 0;
+  int cases = 0, failures = 0, split_cases = 0, in_grid_cases = 0, kernel_cases = 0;
   double worst = 0, worst_lse = 0;
   for (DType dtype_q : {DType::kBF16, DType::kF16}) {
     for (DType dtype_kv : {DType::kBF16, DType::kF16, DType::kE4M3, DType::kE5M2}) {
@@ -331,6 +342,8 @@ int main() {
             const Outcome outcome = run_case(variant, shape, rng);
             ++cases;
             split_cases += outcome.splits > 0;
+            in_grid_cases += outcome.merged_in_grid > 0;
+            kernel_cases += outcome.merged_by_kernel > 0;
             pair_worst = std::max(pair_worst, outcome.rel_l2);
             worst_lse = std::max(worst_lse, outcome.lse_error);
             const bool ok = outcome.finite && outcome.rel_l2 <= kTolerance &&
@@ -357,9 +370,11 @@ int main() {
     }
   }
   std::printf(
-      "%d cases (x3 schedules; %d with split-KV), max rel L2 %.2e (bound %.0e), max LSE "
-      "error %.2e (bound %.0e)\n",
-      cases, split_cases, worst, kTolerance, worst_lse, kLseTolerance);
+      "%d cases (x3 schedules; %d with split-KV: %d merged in the decode grid, %d by the merge "
+      "kernel), max rel L2 %.2e (bound %.0e), max LSE error %.2e (bound %.0e)\n",
+      cases, split_cases, in_grid_cases, kernel_cases, worst, kTolerance, worst_lse, kLseTolerance);
+  const bool both_merges = in_grid_cases > 0 && kernel_cases > 0;
+  if (!both_merges) std::printf("FAIL: the shapes no longer reach both merge paths\n");
   std::printf("%d passed, %d failed\n", cases - failures, failures);
-  return failures == 0 && cases > 0 ? 0 : 1;
+  return failures == 0 && cases > 0 && both_merges ? 0 : 1;
 }

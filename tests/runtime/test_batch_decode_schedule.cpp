@@ -1,7 +1,10 @@
 // The split-KV schedule, checked by covering: every visible token of every (request, KV head)
-// must be in exactly one work item, and split requests must have a merge entry.
+// must be in exactly one work item, and every split request must be merged exactly once: all in
+// the decode grid (when none has more than kInGridMergeMaxChunks chunks) or all by the merge
+// kernel.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -35,6 +38,7 @@ int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int 
   const auto schedule = kjit::schedule_batch_decode(batch.indptr, batch.last, shape, num_sms);
   std::map<std::pair<int, int>, std::vector<int>> covered;  // (request, head) -> token counts
   std::set<int> slots;
+  std::map<std::pair<int, int>, std::set<int>> in_grid;  // (request, head) -> its chunks' slots
   for (const auto& item : schedule.work_items) {
     CHECK(item.token_begin <= item.token_end);
     CHECK(item.page_base == batch.indptr[item.request]);
@@ -48,6 +52,13 @@ int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int 
           shape.window_left >= 0 &&
           item.token_begin == std::max(0, batch.lengths[item.request] - 1 - shape.window_left);
       CHECK((tile_aligned || window_start));
+    }
+    if (item.group_chunks > 0) {
+      CHECK(item.group_chunks > 1);
+      CHECK(item.group_chunks <= kjit::kInGridMergeMaxChunks);
+      CHECK(item.partial_slot >= item.group_first_slot);
+      CHECK(item.partial_slot < item.group_first_slot + item.group_chunks);
+      in_grid[{item.request, item.kv_head}].insert(item.partial_slot);
     }
   }
   for (std::size_t b = 0; b < batch.lengths.size(); ++b) {
@@ -64,10 +75,22 @@ int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int 
     }
   }
   int split_slots = 0;
+  std::set<int> split_requests;
+  for (const auto& [group, group_slots] : in_grid) {
+    // All of the group's chunks, each in its own slot of the group's consecutive ones.
+    CHECK(*group_slots.rbegin() - *group_slots.begin() + 1 == static_cast<int>(group_slots.size()));
+    split_slots += static_cast<int>(group_slots.size());
+    split_requests.insert(group.first);
+  }
+  int most_chunks = 0;
   for (const auto& merge : schedule.merge_items) {
     CHECK(merge.num_chunks > 1);
+    CHECK(split_requests.insert(merge.request).second);  // merged once
     split_slots += merge.num_chunks * shape.num_kv_heads;
+    most_chunks = std::max(most_chunks, merge.num_chunks);
   }
+  CHECK((in_grid.empty() || schedule.merge_items.empty()));  // one way or the other
+  if (!schedule.merge_items.empty()) CHECK(most_chunks > kjit::kInGridMergeMaxChunks);
   CHECK(split_slots == schedule.num_slots);
   CHECK(static_cast<int>(slots.size()) == schedule.num_slots);
   for (std::size_t i = 1; i < schedule.work_items.size(); ++i) {  // longest first
@@ -75,11 +98,13 @@ int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int 
     const auto& b = schedule.work_items[i];
     CHECK(a.token_end - a.token_begin >= b.token_end - b.token_begin);
   }
-  CHECK(schedule.workspace_bytes >= schedule.partial_lse_offset);
+  CHECK(schedule.workspace_bytes >=
+        schedule.group_counters_offset + static_cast<std::size_t>(schedule.num_slots) *
+                                             schedule.num_row_blocks * 2 * sizeof(int));
   if (schedule.chunk_tokens > 0) {  // split work fits in one wave of CTAs
     CHECK(schedule.work_items.size() <= static_cast<std::size_t>(num_sms) * kjit::kDecodeCtasPerSm);
   }
-  return static_cast<int>(schedule.merge_items.size());
+  return static_cast<int>(split_requests.size());
 }
 
 kjit::BatchDecodeShape gpt_oss_shape(int window_left = -1) {
@@ -156,6 +181,29 @@ TEST_CASE("split work fits in one wave, with the shortest longest item that does
     CHECK(longest == shortest_longest_item(lengths, 8, wave));
     CHECK(check_schedule(batch, gpt_oss_shape(), sms) > 0);
   }
+}
+
+TEST_CASE("splits are merged in the decode grid unless one has more than 32 chunks") {
+  const auto in_grid = [](const kjit::BatchDecodeSchedule& schedule) {
+    return std::count_if(schedule.work_items.begin(), schedule.work_items.end(),
+                         [](const auto& item) { return item.group_chunks > 0; });
+  };
+  // S5 (at most 16 chunks per request): every split item is merged in the grid.
+  std::vector<int> lengths;
+  for (int i = 0; i < 16; ++i) lengths.push_back(static_cast<int>(128 * std::pow(128.0, i / 15.0)));
+  const Batch s5 = make_batch(lengths, 16);
+  const auto mixed = kjit::schedule_batch_decode(s5.indptr, s5.last, gpt_oss_shape(), 132);
+  CHECK(mixed.merge_items.empty());
+  CHECK(in_grid(mixed) > 0);
+  CHECK(in_grid(mixed) == std::count_if(mixed.work_items.begin(), mixed.work_items.end(),
+                                        [](const auto& item) { return item.partial_slot >= 0; }));
+  // S3 (64 chunks): all by the merge kernel, and so is a short request split beside it.
+  const Batch s3 = make_batch({32768, 3000}, 16);
+  const auto long_split = kjit::schedule_batch_decode(s3.indptr, s3.last, gpt_oss_shape(), 132);
+  CHECK(long_split.merge_items.size() == 2);
+  CHECK(in_grid(long_split) == 0);
+  CHECK(check_schedule(s5, gpt_oss_shape(), 132) > 0);
+  CHECK(check_schedule(s3, gpt_oss_shape(), 132) == 2);
 }
 
 TEST_CASE("random batches: every visible token exactly once, with and without windows") {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -322,6 +323,15 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Measure& mea
   KJIT_CUDA_CHECK(kjit::cuda_driver().cuMemsetD8(contiguous.get(), 0x5a, contiguous.bytes()));
   const double read_us = time_us([&] { measure.read(contiguous.get(), contiguous.bytes()); },
                                  measure.flush, measure.iterations);
+  // Split requests, and where their partial results are merged.
+  const kjit::BatchDecodeSchedule& schedule = plan.schedule();
+  std::set<int> split_requests;
+  for (const auto& item : schedule.work_items) {
+    if (item.partial_slot >= 0) split_requests.insert(item.request);
+  }
+  const char* merge = split_requests.empty()         ? "none"
+                      : schedule.merge_items.empty() ? "grid"
+                                                     : "kernel";
   return {{"shape", shape.name},
           {"dtype_kv", std::string(kjit::short_name(kv))},
           {"sinks", sinks},
@@ -330,8 +340,9 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Measure& mea
           {"pct_copy", 100.0 * bytes / (us * 1e-6) / measure.copy_bandwidth},
           {"stream_read_us", read_us},
           {"pct_stream_read", 100.0 * read_us / us},
-          {"work_items", plan.schedule().work_items.size()},
-          {"split_requests", plan.schedule().merge_items.size()}};
+          {"work_items", schedule.work_items.size()},
+          {"split_requests", split_requests.size()},
+          {"merge", merge}};
 }
 
 double copy_bandwidth(const L2Flush& flush, int iterations) {
@@ -502,24 +513,26 @@ int main(int argc, char** argv) {
     std::printf("device %s; copy bandwidth %.2f TB/s (read + write, 1 GiB); L2 flush: %s\n", name,
                 copy / 1e12, flush.name());
     // %read: the time a contiguous stream of the same bytes takes (StreamRead), over the case's.
+    // split: no, or where split requests are merged: in the decode grid or by the merge kernel.
     int width = 5;
     for (const Shape& shape : cases) width = std::max(width, static_cast<int>(shape.name.size()));
     std::printf("%-*s %-5s %-5s %9s %8s %7s %6s %9s %7s %6s\n", width, "shape", "kv", "sinks", "us",
                 "GB/s", "%copy", "%read", "e4m3/bf16", "sinks%", "split");
     for (const auto& row : rows) {
-      std::printf("%-*s %-5s %-5s %9.1f %8.0f %7.1f %6.1f %9s %7s %6s\n", width,
-                  row["shape"].get<std::string>().c_str(),
-                  row["dtype_kv"].get<std::string>().c_str(),
-                  row["sinks"].get<bool>() ? "on" : "off", row["us"].get<double>(),
-                  row["gbps"].get<double>(), row["pct_copy"].get<double>(),
-                  row["pct_stream_read"].get<double>(),
-                  row.contains("speedup_vs_bf16")
-                      ? fmt::format("{:.2f}x", row["speedup_vs_bf16"].get<double>()).c_str()
-                      : "",
-                  row.contains("sinks_cost_pct")
-                      ? fmt::format("{:+.1f}", row["sinks_cost_pct"].get<double>()).c_str()
-                      : "",
-                  row["split_requests"].get<int>() > 0 ? "yes" : "no");
+      std::printf(
+          "%-*s %-5s %-5s %9.1f %8.0f %7.1f %6.1f %9s %7s %6s\n", width,
+          row["shape"].get<std::string>().c_str(), row["dtype_kv"].get<std::string>().c_str(),
+          row["sinks"].get<bool>() ? "on" : "off", row["us"].get<double>(),
+          row["gbps"].get<double>(), row["pct_copy"].get<double>(),
+          row["pct_stream_read"].get<double>(),
+          row.contains("speedup_vs_bf16")
+              ? fmt::format("{:.2f}x", row["speedup_vs_bf16"].get<double>()).c_str()
+              : "",
+          row.contains("sinks_cost_pct")
+              ? fmt::format("{:+.1f}", row["sinks_cost_pct"].get<double>()).c_str()
+              : "",
+          row["merge"].get<std::string>() == "none" ? "no"
+                                                    : row["merge"].get<std::string>().c_str());
     }
     for (const auto& row : jit) {
       std::printf("JIT %s: cold compile %.0f ms, fresh process from disk %.2f ms, memo %.0f ns\n",

@@ -26,7 +26,9 @@ class BatchDecodePlan {
                   int schedule_sms = 0);
 
   // Fills in the schedule and shape fields of `params` (pointers, strides and scales are the
-  // caller's) and launches the decode kernel, then the merge kernel if a request was split.
+  // caller's) and launches the decode kernel, then the merge kernel if the plan merges split
+  // requests there. Runs of plans sharing one workspace must not overlap (use one stream, or
+  // order them): they share its partial results and the in-grid merges' counters.
   // Throws InvalidArgument for missing or misaligned tensors, CudaError for launch failures.
   void run(BatchDecodeParams params, CUstream stream) const;
 

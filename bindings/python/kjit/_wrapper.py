@@ -10,7 +10,8 @@ class BatchDecodeWithPagedKVCacheWrapper(_kjit.DecodePlan):
     checks, split-KV schedule); ``run`` only validates and launches on the current stream: no
     synchronisation, and no host allocation when ``out`` is given, so it can be captured in a
     CUDA graph once planned. ``run`` is inherited from the C++ class unchanged: one call from
-    Python straight into C++ (see its docstring).
+    Python straight into C++ (see its docstring). Runs sharing one workspace buffer must not
+    overlap on the GPU (one stream, or ordered): split-KV keeps partial results and counters there.
     """
 
     def __init__(self, workspace_buffer, kv_layout: str = "NHD"):

@@ -246,16 +246,12 @@ __device__ __forceinline__ void merge_group_in_grid(const BatchDecodeParams& p,
   constexpr int kColumns = Config::kHeadDim / 4;
   for (int pair = threadIdx.x; pair < rows * kColumns; pair += kBatchDecodeThreads) {
     const int row = pair / kColumns, column = pair % kColumns;
+    // The denominator starts with the sink's term, 2^sink (it joins once, here, with no value).
     Log2SumExp total{negative_infinity(), 0.f};
+    if constexpr (Config::kUseSinks) total = {group_sinks[row] * 1.4426950408889634f, 1.f};
     float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
     accumulate_chunks<Config::kHeadDim, 16>(p, item.group_first_slot, row_block, row, column, 0, 1,
                                             item.group_chunks, total, sum);
-    if constexpr (Config::kUseSinks) {  // the sink joins the denominator once, here
-      const Log2SumExp with_sink = combine(total, {group_sinks[row] * 1.4426950408889634f, 1.f});
-      const float rescale = exp2f(total.max - safe_max(with_sink.max));
-      sum.x *= rescale, sum.y *= rescale, sum.z *= rescale, sum.w *= rescale;
-      total = with_sink;
-    }
     write_merged<typename Config::DTypeO>(p, item.request, first_head + row, column, total, sum);
   }
 }
@@ -519,10 +515,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     const int head = first_head + row;
     auto* const o = static_cast<typename Traits::DTypeO*>(p.o) + item.request * p.o_stride_batch +
                     head * p.o_stride_head;
-    const long long slot =
-        (static_cast<long long>(item.partial_slot) * p.num_row_blocks + row_block) *
-            kBatchDecodeRows +
-        row;
+    const long long slot = partial_row(p, item.partial_slot, row_block, row);
     // Tiles g·R .. g·R + R - 1 (R = kVRun) hold, at fragment value i, the R consecutive dimensions
     // starting at permuted_v_dim(g·R, 2t + i): a split's float32 partial result goes out in
     // 16-byte stores (the workspace is 16-byte aligned, head_dim a multiple of 8).

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Times kjit's decode wrapper against torch SDPA on the same shapes, in one process.
 
-  python3 bench/decode_vs_torch.py [--json FILE]
+  python3 bench/decode_vs_torch.py [--json FILE] [--layout NHD|HND] [--page-size N]
 
-For each shape: kjit with BF16 and E4M3 paged KV (sinks on), and SDPA (enable_gqa) on contiguous
-BF16 KV without sinks. L2 is flushed before every timed launch (L2Flush); medians of CUDA-event
+For each shape: kjit with BF16 and E4M3 paged KV (sinks on; NHD pages of 16 tokens, shuffled,
+unless told otherwise), and SDPA (enable_gqa) on contiguous BF16 KV without sinks. L2 is flushed before every timed launch (L2Flush); medians of CUDA-event
 timings.
 Also reports the host-side cost of one wrapper.run call.
 """
@@ -17,10 +17,10 @@ import torch
 import kjit
 from host_cost import per_call_us, planned_call  # bench/ is on sys.path when run as a script
 
-# (name, batch, kv_len, head_dim); gpt-oss heads: hq 64, h_kv 8; page_size 16.
+# (name, batch, kv_len, head_dim); gpt-oss heads: hq 64, h_kv 8.
 SHAPES = [("S1", 64, 4096, 64), ("S2", 64, 4096, 128), ("S3", 1, 32768, 64),
           ("S4", 256, 2048, 64)]
-HQ, HKV, PAGE = 64, 8, 16
+HQ, HKV = 64, 8
 
 
 class L2Flush:
@@ -61,22 +61,23 @@ def copy_bandwidth(flush):
     return 2 * src.numel() / (us * 1e-6)
 
 
-def bench_shape(name, batch, kv_len, head_dim, flush, copy_bw):
-    pages_per = kv_len // PAGE
+def bench_shape(name, batch, kv_len, head_dim, flush, copy_bw, layout, page):
+    pages_per = kv_len // page  # every kv_len here is a multiple of the page sizes used
     indptr = torch.arange(batch + 1, dtype=torch.int32, device="cuda") * pages_per
     indices = torch.randperm(batch * pages_per, device="cuda").to(torch.int32)
-    last = torch.full((batch,), PAGE, dtype=torch.int32, device="cuda")
+    last = torch.full((batch,), page, dtype=torch.int32, device="cuda")
     q = torch.randn(batch, HQ, head_dim, device="cuda").to(torch.bfloat16)
     sinks = torch.randn(HQ, device="cuda")
     workspace = torch.empty(1 << 26, dtype=torch.uint8, device="cuda")
     rows = []
     results = {}
     for kv_name, kv_dtype in (("bf16", torch.bfloat16), ("e4m3", torch.float8_e4m3fn)):
-        shape = (batch * pages_per, PAGE, HKV, head_dim)
+        shape = ((batch * pages_per, page, HKV, head_dim) if layout == "NHD" else
+                 (batch * pages_per, HKV, page, head_dim))
         k = torch.randn(shape, device="cuda").to(kv_dtype)
         v = torch.randn(shape, device="cuda").to(kv_dtype)
-        wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(workspace)
-        wrapper.plan(indptr, indices, last, HQ, HKV, head_dim, PAGE, q_data_type=torch.bfloat16,
+        wrapper = kjit.BatchDecodeWithPagedKVCacheWrapper(workspace, layout)
+        wrapper.plan(indptr, indices, last, HQ, HKV, head_dim, page, q_data_type=torch.bfloat16,
                      kv_data_type=kv_dtype, use_sinks=True)
         out = torch.empty_like(q)
         us = timed(lambda: wrapper.run(q, (k, v), sinks=sinks, out=out), flush)
@@ -113,16 +114,20 @@ def main():
     parser.add_argument("--json", help="write the rows to this file")
     parser.add_argument("--flush", choices=("read", "write"), default="read",
                         help="how L2 is emptied before each timed launch (see L2Flush)")
+    parser.add_argument("--layout", choices=("NHD", "HND"), default="NHD",
+                        help="kjit's page layout")
+    parser.add_argument("--page-size", type=int, choices=(1, 16, 32, 64), default=16,
+                        help="tokens per kjit page")
     args = parser.parse_args()
     flush = L2Flush(args.flush)
     copy_bw = copy_bandwidth(flush)
     device = torch.cuda.get_device_name()
     rows = []
     for shape in SHAPES:
-        rows += bench_shape(*shape, flush, copy_bw)
+        rows += bench_shape(*shape, flush, copy_bw, args.layout, args.page_size)
     run_us, torch_op_us = host_cost()
     print(f"device {device}; copy bandwidth {copy_bw / 1e12:.2f} TB/s (read + write); "
-          f"L2 flush: {args.flush}")
+          f"L2 flush: {args.flush}; kjit: {args.layout} pages of {args.page_size} tokens, shuffled")
     print(f"{'shape':<6}{'impl':<6}{'kv':<6}{'us':>10}{'GB/s':>9}{'%copy':>7}{'x SDPA':>8}"
           f"{'e4m3/bf16':>10}")
     for row in rows:
@@ -134,6 +139,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(device=device, copy_bandwidth=copy_bw, l2_flush=args.flush,
+                           layout=args.layout, page_size=args.page_size,
                            host_run_us=run_us,
                            host_torch_op_us=torch_op_us, rows=rows), f, indent=2)
 

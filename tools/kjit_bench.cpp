@@ -34,7 +34,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kQoHeads = 64, kKvHeads = 8, kPageSize = 16;
+constexpr int kQoHeads = 64, kKvHeads = 8;
+// --page-size N: tokens per page (the kernel takes any; DESIGN.md's shapes use 16).
+int page_size = 16;
 // --hnd: pages laid out [page, kv_head, token, d] (FlashInfer's HND) instead of NHD, where one
 // head's row of a token is only d * kv_bytes contiguous bytes (64 for FP8 at d 64).
 bool hnd_layout = false;
@@ -266,9 +268,9 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Measure& mea
   long long visible_tokens = 0;
   for (int b = 0; b < shape.batch; ++b) {
     const int length = shape.lengths[b % shape.lengths.size()];
-    const int pages = (length + kPageSize - 1) / kPageSize;
+    const int pages = (length + page_size - 1) / page_size;
     indptr.push_back(indptr.back() + pages);
-    last.push_back(length - (pages - 1) * kPageSize);
+    last.push_back(length - (pages - 1) * page_size);
     visible_tokens += shape.window_left >= 0 ? std::min(length, shape.window_left + 1) : length;
   }
   std::vector<int> indices(indptr.back());
@@ -278,7 +280,7 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Measure& mea
   if (!sequential_pages) std::shuffle(indices.begin(), indices.end(), rng);
 
   const int d = shape.head_dim, element = kjit::size_in_bytes(kv);
-  const std::size_t page_bytes = static_cast<std::size_t>(kPageSize) * kKvHeads * d * element;
+  const std::size_t page_bytes = static_cast<std::size_t>(page_size) * kKvHeads * d * element;
   Buffer k(page_bytes * indices.size()), v(page_bytes * indices.size());
   fill_random(k, kv, rng);
   fill_random(v, kv, rng);
@@ -289,7 +291,7 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Measure& mea
   KJIT_CUDA_CHECK(
       kjit::cuda_driver().cuMemcpyHtoD(index_buffer.get(), indices.data(), indices.size() * 4));
 
-  kjit::BatchDecodeShape decode_shape{kQoHeads, kKvHeads, d, kPageSize, shape.window_left};
+  kjit::BatchDecodeShape decode_shape{kQoHeads, kKvHeads, d, page_size, shape.window_left};
   const std::size_t workspace_bytes =
       kjit::schedule_batch_decode(indptr, last, decode_shape,
                                   schedule_sms > 0 ? schedule_sms : kjit::device_sm_count(0))
@@ -306,9 +308,9 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Measure& mea
   params.o = o.ptr();
   params.q_stride_batch = static_cast<long long>(kQoHeads) * d;
   params.q_stride_head = d;
-  params.kv_stride_page = static_cast<long long>(kPageSize) * kKvHeads * d;
+  params.kv_stride_page = static_cast<long long>(page_size) * kKvHeads * d;
   params.kv_stride_token = hnd_layout ? d : static_cast<long long>(kKvHeads) * d;
-  params.kv_stride_head = hnd_layout ? static_cast<long long>(kPageSize) * d : d;
+  params.kv_stride_head = hnd_layout ? static_cast<long long>(page_size) * d : d;
   params.o_stride_batch = params.q_stride_batch;
   params.o_stride_head = d;
   params.sm_scale = 1.f / std::sqrt(static_cast<float>(d));
@@ -342,7 +344,10 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Measure& mea
           {"pct_stream_read", 100.0 * read_us / us},
           {"work_items", schedule.work_items.size()},
           {"split_requests", split_requests.size()},
-          {"merge", merge}};
+          {"merge", merge},
+          {"layout", hnd_layout ? "HND" : "NHD"},
+          {"page_size", page_size},
+          {"pages", sequential_pages ? "sequential" : "shuffled"}};
 }
 
 double copy_bandwidth(const L2Flush& flush, int iterations) {
@@ -445,6 +450,12 @@ int main(int argc, char** argv) {
       hnd_layout = true;
     } else if (arg == "--sequential-pages") {
       sequential_pages = true;
+    } else if (arg == "--page-size" && i + 1 < argc) {
+      page_size = std::atoi(argv[++i]);
+      if (page_size < 1) {
+        std::fprintf(stderr, "kjit-bench: --page-size takes a positive number of tokens\n");
+        return 2;
+      }
     } else if (arg == "--flush" && i + 1 < argc) {
       const std::string mode = argv[++i];
       if (mode != "read" && mode != "write") {
@@ -464,7 +475,9 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: kjit-bench [--json FILE] [--iterations N] [--skip-jit] [--hnd (KV layout; "
-          "default NHD)] [--sequential-pages] [--flush read|write (how L2 is emptied; default "
+          "default NHD)] [--page-size N (default 16)] [--sequential-pages] [--flush read|write "
+          "(how "
+          "L2 is emptied; default "
           "read)] [--schedule-sms N (plan split-KV as if with N SMs)] [--shape B:L[,L...]:D[:W] "
           "(instead of S1-S6; repeatable)] [--only S1 --kv e4m3 (profile one case)]\n");
       return 2;
@@ -510,8 +523,11 @@ int main(int argc, char** argv) {
     }
     const json jit = skip_jit ? json::array() : jit_timings(argv[0]);
 
-    std::printf("device %s; copy bandwidth %.2f TB/s (read + write, 1 GiB); L2 flush: %s\n", name,
-                copy / 1e12, flush.name());
+    std::printf(
+        "device %s; copy bandwidth %.2f TB/s (read + write, 1 GiB); L2 flush: %s; "
+        "%s pages of %d tokens, %s\n",
+        name, copy / 1e12, flush.name(), hnd_layout ? "HND" : "NHD", page_size,
+        sequential_pages ? "in order" : "shuffled");
     // %read: the time a contiguous stream of the same bytes takes (StreamRead), over the case's.
     // split: no, or where split requests are merged: in the decode grid or by the merge kernel.
     int width = 5;

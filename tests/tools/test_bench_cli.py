@@ -32,8 +32,8 @@ def test_bad_shapes_are_refused_with_the_expected_form(shape, complaint):
 def test_usage_names_every_option():
     result = bench("--help")
     assert result.returncode == 2
-    for option in ["--json", "--iterations", "--skip-jit", "--hnd", "--sequential-pages",
-                   "--flush", "--schedule-sms", "--shape", "--only"]:
+    for option in ["--json", "--iterations", "--skip-jit", "--hnd", "--page-size",
+                   "--sequential-pages", "--flush", "--schedule-sms", "--shape", "--only"]:
         assert option in result.stderr, option
 
 
@@ -41,3 +41,10 @@ def test_flush_takes_read_or_write():
     result = bench("--flush", "sometimes")
     assert result.returncode == 2
     assert "--flush takes read or write, got 'sometimes'" in result.stderr
+
+
+@pytest.mark.parametrize("size", ["0", "-16", "sixteen"])
+def test_page_size_must_be_positive(size):
+    result = bench("--page-size", size)
+    assert result.returncode == 2
+    assert "--page-size takes a positive number of tokens" in result.stderr

@@ -4,8 +4,8 @@
   python3 bench/decode_vs_torch.py [--json FILE] [--layout NHD|HND] [--page-size N]
 
 For each shape: kjit with BF16 and E4M3 paged KV (sinks on; NHD pages of 16 tokens, shuffled,
-unless told otherwise), and SDPA (enable_gqa) on contiguous BF16 KV without sinks. L2 is flushed before every timed launch (L2Flush); medians of CUDA-event
-timings.
+unless told otherwise), and SDPA (enable_gqa) on contiguous BF16 KV without sinks. L2 is flushed
+before every timed launch (L2Flush); medians of CUDA-event timings.
 Also reports the host-side cost of one wrapper.run call.
 """
 import argparse

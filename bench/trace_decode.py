@@ -53,8 +53,8 @@ __device__ void trace_print_rows(int count) {
 STAMPS = [
     ("const BatchDecodeWorkItem item = p.work_items[blockIdx.x];\n",
      "  const unsigned long long trace_item = trace_after(item.token_end);\n"),
-    ("StepOffsets<kTilesPerStep> offsets = step_offsets<kTilesPerStep>(p, item, first_base, end_base);\n",
-     "  const unsigned long long trace_page = trace_after(offsets.tile[0]);\n"
+    ("long long offset = tile_offset(p, item, first_base, end_base);\n",
+     "  const unsigned long long trace_page = trace_after(offset);\n"
      "  unsigned long long trace_tile = 0;\n"),
     ("__syncwarp();  // the stage was filled by every lane; each reads rows others copied\n",
      "    if (trace_tile == 0) trace_tile = trace_now();\n"),

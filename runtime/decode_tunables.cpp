@@ -30,16 +30,12 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
         base.l2_prefetch_bytes = std::stoi(value);
         continue;
       }
-      if (key == "tiles_per_step" && (value == "1" || value == "2")) {
-        base.tiles_per_step = std::stoi(value);
-        continue;
-      }
     } catch (const std::exception&) {
     }
-    throw InvalidArgument(
-        fmt::format("KJIT_DECODE_TUNING: cannot use '{}': expected stages=2..8, min_blocks=1..16, "
-                    "l2_prefetch=0|64|128|256 and tiles_per_step=1|2, comma-separated",
-                    field));
+    throw InvalidArgument(fmt::format(
+        "KJIT_DECODE_TUNING: cannot use '{}': expected stages=2..8, min_blocks=1..16 and "
+        "l2_prefetch=0|64|128|256, comma-separated",
+        field));
   }
   return base;
 }

@@ -65,19 +65,11 @@ struct DecodeTraits {
   static constexpr int kOutputTiles = kHeadDim / 8;       // n8 tiles of P·V
   static_assert(kKChunks >= 1 && kVLoads >= 1, "unsupported head_dim / KV dtype");
 
-  // A warp's loop takes kTilesPerStep 16-token tiles per iteration (a step): one online-softmax
-  // update and one wait for the copies per step, one page lookup per tile.
-  static constexpr int kTilesPerStep = Config::kTilesPerStep;
-  static constexpr int kStepTokens = kTilesPerStep * kBatchDecodeTileTokens;
-  static_assert(kTilesPerStep == 1 || kTilesPerStep == 2, "a step is 1 or 2 tiles");
-  // One step in a stage: K's kStepTokens rows, then V's, each row kRowBytes long in 16-byte
-  // slots.
+  // One tile in a stage: K's 16 rows, then V's, each row kRowBytes long in 16-byte slots.
   static constexpr int kRowBytes = kHeadDim * kKVBytes;
   static constexpr int kRowSlots = kRowBytes / 16;
-  static_assert(kRowSlots <= 32 && 32 % kRowSlots == 0, "a copy instruction covers whole rows");
-  static constexpr int kRowsPerCopy = 32 / kRowSlots;  // rows one copy instruction of the warp fills
-  static constexpr int kStageBytes = 2 * kStepTokens * kRowBytes;
-  static constexpr int kCopiesPerLane = kStepTokens * kRowSlots / 32;  // per K or V
+  static constexpr int kStageBytes = 2 * kBatchDecodeTileTokens * kRowBytes;
+  static constexpr int kCopiesPerLane = kBatchDecodeTileTokens * kRowSlots / 32;  // per K or V
   static constexpr int kStages = Config::kStages;
   static constexpr int kL2PrefetchBytes = Config::kL2PrefetchBytes;
   static_assert(kStages >= 2, "a pipeline needs at least 2 stages");
@@ -134,26 +126,14 @@ __device__ __forceinline__ long long token_offset(const BatchDecodeParams& p,
   return page * p.kv_stride_page + slot * p.kv_stride_token + item.kv_head * p.kv_stride_head;
 }
 
-// Element offsets of a step's tiles' first rows when pages hold whole tiles (page_size % 16 ==
-// 0): one page-table read per tile, issued a step ahead of the step's loads so they never wait
-// for it. 0 (unused) otherwise, or past the item's end.
-template <int kTiles>
-struct StepOffsets {
-  long long tile[kTiles];
-};
-
-template <int kTiles>
-__device__ __forceinline__ StepOffsets<kTiles> step_offsets(const BatchDecodeParams& p,
-                                                            const BatchDecodeWorkItem& item,
-                                                            int base, int end_base) {
-  StepOffsets<kTiles> offsets;
-#pragma unroll
-  for (int i = 0; i < kTiles; ++i) {
-    const int tile_base = base + i * kBatchDecodeTileTokens;
-    const bool whole_tiles = p.page_size % kBatchDecodeTileTokens == 0;
-    offsets.tile[i] = whole_tiles && tile_base < end_base ? token_offset(p, item, tile_base) : 0;
-  }
-  return offsets;
+// Element offset of a tile's first row when pages hold whole tiles (page_size % 16 == 0): one
+// page-table read per tile, issued a tile ahead of the tile's loads so they never wait for it.
+// 0 (unused) otherwise, or past the item's end.
+__device__ __forceinline__ long long tile_offset(const BatchDecodeParams& p,
+                                                 const BatchDecodeWorkItem& item, int base,
+                                                 int end_base) {
+  if (p.page_size % kBatchDecodeTileTokens != 0 || base >= end_base) return 0;
+  return token_offset(p, item, base);
 }
 
 // Stage layout. The warp copies whole rows (consecutive lanes take consecutive 16-byte slots of
@@ -185,38 +165,26 @@ __device__ __forceinline__ int v_slot(int slot, int row) {
   }
 }
 
-// Issues the copies of the step starting at token `base` (`offsets` from step_offsets()) into
-// a stage. Tokens outside the item's range are clamped into it (and masked later); they stay
-// inside the step (its first tile holds the item's first token or follows it, and the step
-// starts before the item's end).
+// Issues the copies of the tile starting at token `base` (`offset` from tile_offset()) into a
+// stage. Tokens outside the item's range are clamped into it (and masked later); they stay
+// inside the tile.
 template <class Traits>
-__device__ __forceinline__ void issue_step(const BatchDecodeParams& p,
+__device__ __forceinline__ void issue_tile(const BatchDecodeParams& p,
                                            const BatchDecodeWorkItem& item, int base,
-                                           const StepOffsets<Traits::kTilesPerStep>& offsets,
-                                           int lane, unsigned stage) {
+                                           long long offset, int lane, unsigned stage) {
   const char* k_base = static_cast<const char*>(p.k);
   const char* v_base = static_cast<const char*>(p.v);
   const int last_token = item.token_end - 1;
-  const bool tiles_in_one_page = p.page_size % kBatchDecodeTileTokens == 0;
-  const unsigned v_stage = stage + Traits::kStepTokens * Traits::kRowBytes;
+  const bool tile_in_one_page = p.page_size % kBatchDecodeTileTokens == 0;
+  const unsigned v_stage = stage + kBatchDecodeTileTokens * Traits::kRowBytes;
 #pragma unroll
   for (int i = 0; i < Traits::kCopiesPerLane; ++i) {
-    const int row = i * Traits::kRowsPerCopy + lane / Traits::kRowSlots;
-    const int slot = lane % Traits::kRowSlots;
+    const int unit = lane + 32 * i;
+    const int row = unit / Traits::kRowSlots, slot = unit % Traits::kRowSlots;
     const int token = min(max(base + row, item.token_begin), last_token);
-    // The tile holding the (clamped) token, and the token's row in it.
-    long long tile_offset = offsets.tile[0];
-    int row_in_tile = token - base;
-#pragma unroll
-    for (int tile = 1; tile < Traits::kTilesPerStep; ++tile) {
-      if (token - base >= tile * kBatchDecodeTileTokens) {
-        tile_offset = offsets.tile[tile];
-        row_in_tile = token - base - tile * kBatchDecodeTileTokens;
-      }
-    }
     const long long row_offset =
-        tiles_in_one_page ? (tile_offset + row_in_tile * p.kv_stride_token) * Traits::kKVBytes
-                          : token_offset(p, item, token) * Traits::kKVBytes;
+        tile_in_one_page ? (offset + (token - base) * p.kv_stride_token) * Traits::kKVBytes
+                         : token_offset(p, item, token) * Traits::kKVBytes;
     constexpr int kPrefetch = Traits::kL2PrefetchBytes;
     copy_async_16<kPrefetch>(stage + row * Traits::kRowBytes + k_slot<Traits>(slot, row) * 16,
                              k_base + row_offset + slot * 16);
@@ -237,7 +205,7 @@ __device__ __forceinline__ Words<Traits::kVRunBytes> read_v_run(const char* stag
                                                                 int run) {
   constexpr int kRunsPerSlot = 16 / Traits::kVRunBytes;
   const int slot = run / kRunsPerSlot, within = run % kRunsPerSlot;
-  return load_words<Traits::kVRunBytes>(stage + (Traits::kStepTokens + row) * Traits::kRowBytes +
+  return load_words<Traits::kVRunBytes>(stage + (kBatchDecodeTileTokens + row) * Traits::kRowBytes +
                                         v_slot<Traits>(slot, row) * 16 +
                                         within * Traits::kVRunBytes);
 }
@@ -304,19 +272,18 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
 
   const int first_tile = item.token_begin / kBatchDecodeTileTokens;
   const int end_tile = (item.token_end + kBatchDecodeTileTokens - 1) / kBatchDecodeTileTokens;
-  // Warps take steps (kTilesPerStep tiles) round-robin, each through its own ring of `depth`
-  // stages: step i waits in stage i % depth while steps i + 1 .. i + depth - 1 are in flight.
-  // Every iteration commits one group (empty past the end), so "all but depth - 2 groups done"
-  // means step i has landed. The stage refilled in iteration i is the one read in iteration
-  // i - 1, whose registers process_step has consumed. Page indices are read one step ahead of
-  // the copies that use them. The first steps are requested before Q is read, so that Q's
-  // latency hides under theirs (a short work item, as in split-KV, is mostly such latencies).
+  // Warps take tiles round-robin, each through its own ring of `depth` stages: tile i waits in
+  // stage i % depth while tiles i + 1 .. i + depth - 1 are in flight. Every iteration commits
+  // one group (empty past the end), so "all but depth - 2 groups done" means tile i has landed.
+  // The stage refilled in iteration i is the one read in iteration i - 1, whose registers
+  // process_tile has consumed. Page indices are read one tile ahead of the copies that use them.
+  // The first tiles are requested before Q is read, so that Q's latency hides under theirs
+  // (a short work item, as in split-KV, is mostly such latencies).
   // depth is kStages only for items long enough to use it: a deeper ring made short items
   // slower (H100, FP8 at head_dim 64 with 3 stages: S6's 2-3 tiles per warp 12.6 -> 13.8 us,
   // while S1's 64 tiles per warp went 103.7 -> 102.4 us).
   constexpr int kStages = Traits::kStages;
-  constexpr int kTilesPerStep = Traits::kTilesPerStep;
-  constexpr int kStride = Traits::kWarps * Traits::kStepTokens;
+  constexpr int kStride = Traits::kWarps * kBatchDecodeTileTokens;
   const int tiles_per_warp = (end_tile - first_tile + Traits::kWarps - 1) / Traits::kWarps;
   const int depth = tiles_per_warp >= kDeepPipelineMinTiles ? kStages : 2;
   // 128-byte aligned: the stages' swizzles assume rows start on 128-byte boundaries (the bank
@@ -327,8 +294,8 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   char* const stages = shared_bytes + warp * kStages * Traits::kStageBytes;
   const unsigned stages_address = shared_address(stages);
   const int end_base = end_tile * kBatchDecodeTileTokens;
-  const int first_base = first_tile * kBatchDecodeTileTokens + warp * Traits::kStepTokens;
-  StepOffsets<kTilesPerStep> offsets = step_offsets<kTilesPerStep>(p, item, first_base, end_base);
+  const int first_base = (first_tile + warp) * kBatchDecodeTileTokens;
+  long long offset = tile_offset(p, item, first_base, end_base);
   // An unsplit item's epilogue (and a split's merge in this grid) needs the group's sinks: copied
   // to shared memory with the first tile (warp 0's first group), they are there when the loop ends,
   // with no round trip after it and no registers held across it. (Held in registers instead, loaded
@@ -343,13 +310,12 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   for (int i = 0; i < kStages - 1; ++i) {
     if (i == depth - 1) break;
     const int base = first_base + i * kStride;
-    const StepOffsets<kTilesPerStep> next_offsets =
-        step_offsets<kTilesPerStep>(p, item, base + kStride, end_base);
+    const long long next_offset = tile_offset(p, item, base + kStride, end_base);
     if (base < end_base) {
-      issue_step<Traits>(p, item, base, offsets, lane, stages_address + i * Traits::kStageBytes);
+      issue_tile<Traits>(p, item, base, offset, lane, stages_address + i * Traits::kStageBytes);
     }
     commit_async_group();
-    offsets = next_offsets;
+    offset = next_offset;
   }
 
   // Q as A fragments (rows r and r + 8; rows past the group are zero), permuted like K.
@@ -386,16 +352,15 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
   const float score_scale = p.sm_scale * p.k_scale * 1.4426950408889634f;
   TileSoftmax<Traits::kOutputTiles> state;
 
-  // One landed step: S = Q·Kᵀ, online softmax, O += P·V. Operands are read from the stage just
+  // One landed tile: S = Q·Kᵀ, online softmax, O += P·V. Operands are read from the stage just
   // before their MMAs, so K's and V's registers are never live at the same time.
-  constexpr int kTokenTiles = 2 * kTilesPerStep;  // n8 tiles of tokens
-  auto process_step = [&](const char* stage, int base) {
-    // S = Q·Kᵀ: n8 tiles of 8 tokens.
-    float s[kTokenTiles][4] = {};
+  auto process_tile = [&](const char* stage, int base) {
+    // S = Q·Kᵀ: two n8 tiles of 8 tokens.
+    float s[2][4] = {};
 #pragma unroll
     for (int c = 0; c < Traits::kKChunks; ++c) {
 #pragma unroll
-      for (int n = 0; n < kTokenTiles; ++n) {
+      for (int n = 0; n < 2; ++n) {
         const Words<16> chunk = read_k_chunk<Traits>(stage, 8 * n + r, 4 * c + t);
 #pragma unroll
         for (int within = 0; within < Traits::kKBlocksPerChunk; ++within) {
@@ -409,7 +374,7 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     }
     // Scale (and cap) in float32; column 2t + (i & 1) of tile n.
 #pragma unroll
-    for (int n = 0; n < kTokenTiles; ++n) {
+    for (int n = 0; n < 2; ++n) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         float x = s[n][i] * score_scale;
@@ -420,11 +385,11 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
         s[n][i] = x;
       }
     }
-    // Mask tokens outside the item: only its first and last steps have any, so the other steps
+    // Mask tokens outside the item: only its first and last tiles have any, so the other tiles
     // skip the per-value compares (a warp-uniform branch; ~10 % of an FP8 tile's instructions).
-    if (base < item.token_begin || base + Traits::kStepTokens > item.token_end) {
+    if (base < item.token_begin || base + kBatchDecodeTileTokens > item.token_end) {
 #pragma unroll
-      for (int n = 0; n < kTokenTiles; ++n) {
+      for (int n = 0; n < 2; ++n) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           const int token = base + 8 * n + 2 * t + (i & 1);
@@ -434,27 +399,21 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     }
     state.online_softmax_update(s);
 
-    // O += P·V, P from S's accumulators: one k16 step per tile.
+    // O += P·V, P from S's accumulators.
+    const unsigned p_fragment[4] = {pack2<kBF16>(s[0][0], s[0][1]), pack2<kBF16>(s[0][2], s[0][3]),
+                                    pack2<kBF16>(s[1][0], s[1][1]), pack2<kBF16>(s[1][2], s[1][3])};
 #pragma unroll
-    for (int tile = 0; tile < kTilesPerStep; ++tile) {
-      const float(&s0)[4] = s[2 * tile];
-      const float(&s1)[4] = s[2 * tile + 1];
-      const unsigned p_fragment[4] = {pack2<kBF16>(s0[0], s0[1]), pack2<kBF16>(s0[2], s0[3]),
-                                      pack2<kBF16>(s1[0], s1[1]), pack2<kBF16>(s1[2], s1[3])};
+    for (int g = 0; g < Traits::kVLoads; ++g) {
+      Words<Traits::kVRunBytes> v_run[4];
 #pragma unroll
-      for (int g = 0; g < Traits::kVLoads; ++g) {
-        Words<Traits::kVRunBytes> v_run[4];
+      for (int row = 0; row < 4; ++row) {
+        v_run[row] = read_v_run<Traits>(stage, 8 * (row / 2) + 2 * t + row % 2, g * 8 + r);
+      }
 #pragma unroll
-        for (int row = 0; row < 4; ++row) {
-          const int token_row = kBatchDecodeTileTokens * tile + 8 * (row / 2) + 2 * t + row % 2;
-          v_run[row] = read_v_run<Traits>(stage, token_row, g * 8 + r);
-        }
-#pragma unroll
-        for (int e = 0; e < Traits::kVRun; ++e) {
-          const unsigned b[2] = {v_pair<Traits>(v_run[0], v_run[1], e),
-                                 v_pair<Traits>(v_run[2], v_run[3], e)};
-          mma_m16n8k16<kBF16>(state.output[g * Traits::kVRun + e], p_fragment, b);
-        }
+      for (int e = 0; e < Traits::kVRun; ++e) {
+        const unsigned b[2] = {v_pair<Traits>(v_run[0], v_run[1], e),
+                               v_pair<Traits>(v_run[2], v_run[3], e)};
+        mma_m16n8k16<kBF16>(state.output[g * Traits::kVRun + e], p_fragment, b);
       }
     }
   };
@@ -465,15 +424,14 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     __syncwarp();  // the stage was filled by every lane; each reads rows others copied
     const int refill = stage == 0 ? depth - 1 : stage - 1;
     const int ahead = base + (depth - 1) * kStride;
-    const StepOffsets<kTilesPerStep> next_offsets =
-        step_offsets<kTilesPerStep>(p, item, ahead + kStride, end_base);
+    const long long next_offset = tile_offset(p, item, ahead + kStride, end_base);
     if (ahead < end_base) {
-      issue_step<Traits>(p, item, ahead, offsets, lane,
+      issue_tile<Traits>(p, item, ahead, offset, lane,
                          stages_address + refill * Traits::kStageBytes);
     }
     commit_async_group();
-    offsets = next_offsets;
-    process_step(stages + stage * Traits::kStageBytes, base);
+    offset = next_offset;
+    process_tile(stages + stage * Traits::kStageBytes, base);
     stage = stage == depth - 1 ? 0 : stage + 1;
   }
   wait_async_groups<0>();

@@ -36,22 +36,18 @@ struct TileSoftmax {
   float denominator[2] = {0.f, 0.f};   // this lane's share; quad_sum() gives the row's
   float output[kOutputTiles][4] = {};  // P·V accumulators, C-fragment layout
 
-  // Takes a step's base-2 logits s[n-tile][c-register] (masked ones -inf), turns them into
+  // Takes a tile of base-2 logits s[n-tile][c-register] (masked ones -inf), turns them into
   // probabilities relative to the new maximum, and rescales what was accumulated so far.
   // Once the maxima settle most tiles raise none of the warp's 16, and then the rescale (a
   // factor of exactly 1) is skipped: a warp-uniform branch instead of 2 exp2 and 2 x 2 x
   // kOutputTiles multiplications, which count per byte at head_dim 64 and doubly for FP8.
-  template <int kTokenTiles>  // n8 tiles of tokens
-  __device__ __forceinline__ void online_softmax_update(float (&s)[kTokenTiles][4]) {
+  __device__ __forceinline__ void online_softmax_update(float (&s)[2][4]) {
     float new_max[2];
 #pragma unroll
     for (int half = 0; half < 2; ++half) {  // half 0: row r (c0, c1); half 1: row r + 8
-      float tile_max = fmaxf(s[0][2 * half], s[0][2 * half + 1]);
-#pragma unroll
-      for (int n = 1; n < kTokenTiles; ++n) {
-        tile_max = fmaxf(tile_max, fmaxf(s[n][2 * half], s[n][2 * half + 1]));
-      }
-      new_max[half] = fmaxf(max_logit[half], quad_max(tile_max));
+      const float tile_max = quad_max(fmaxf(fmaxf(s[0][2 * half], s[0][2 * half + 1]),
+                                            fmaxf(s[1][2 * half], s[1][2 * half + 1])));
+      new_max[half] = fmaxf(max_logit[half], tile_max);
     }
     if (__any_sync(0xffffffffu, new_max[0] > max_logit[0] || new_max[1] > max_logit[1])) {
 #pragma unroll
@@ -70,7 +66,7 @@ struct TileSoftmax {
       max_logit[half] = new_max[half];
       const float subtract = safe_max(new_max[half]);
 #pragma unroll
-      for (int n = 0; n < kTokenTiles; ++n) {
+      for (int n = 0; n < 2; ++n) {
 #pragma unroll
         for (int i = 2 * half; i < 2 * half + 2; ++i) {
           s[n][i] = fast_exp2(s[n][i] - subtract);

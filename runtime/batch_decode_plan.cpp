@@ -12,7 +12,48 @@ namespace {
 
 bool aligned16(const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
 
+struct DecodeLaunchShape {
+  CUfunction function = nullptr;
+  int shared_bytes = 0;  // dynamic shared memory
+  int ctas_per_sm = 0;   // how many CTAs of it one SM holds at once
+};
+
+// The decode entry point on `device`, opted in to its dynamic shared memory (K/V stages; above
+// 48 KB a launch must opt in), and its occupancy: one wave of the split-KV schedule is as many
+// CTAs as the kernel's registers and shared memory let the SMs hold (H100: 4 per SM at head_dim
+// 64 and for FP8 at 128, capped at 128 registers; 2 for 16-bit KV at 128 and for head_dim 256).
+DecodeLaunchShape decode_launch_shape(const Kernel& kernel, int device) {
+  DecodeLaunchShape launch;
+  launch.function = kernel.function(kBatchDecodeEntryPoint, device);
+  launch.shared_bytes = kernel.global_int(kBatchDecodeSharedBytesSymbol, device);
+  const int max_shared_bytes = device_max_shared_bytes_per_block(device);
+  if (launch.shared_bytes > max_shared_bytes) {
+    throw CudaError(fmt::format(
+        "{} stages {} bytes of K and V per CTA in shared memory, but a CTA on device {} ({}) "
+        "may use at most {}",
+        kernel.uri(), launch.shared_bytes, device, device_arch(device).name(), max_shared_bytes));
+  }
+  const CudaDriver& cu = cuda_driver();
+  KJIT_CUDA_CHECK(cu.cuFuncSetAttribute(
+      launch.function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, launch.shared_bytes));
+  KJIT_CUDA_CHECK(cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+      &launch.ctas_per_sm, launch.function, kBatchDecodeThreads, launch.shared_bytes));
+  return launch;
+}
+
 }  // namespace
+
+std::size_t BatchDecodePlan::workspace_bytes_needed(const Kernel& kernel,
+                                                    const std::vector<int>& kv_indptr,
+                                                    const std::vector<int>& kv_last_page_len,
+                                                    const BatchDecodeShape& shape,
+                                                    int schedule_sms) {
+  const int device = current_device();
+  return schedule_batch_decode(kv_indptr, kv_last_page_len, shape,
+                               schedule_sms > 0 ? schedule_sms : device_sm_count(device),
+                               decode_launch_shape(kernel, device).ctas_per_sm)
+      .workspace_bytes;
+}
 
 BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indptr,
                                  const std::vector<int>& kv_last_page_len,
@@ -28,8 +69,15 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
                                       shape_.window_left, kernel_.uri()));
   }
   device_ = current_device();
+  const DecodeLaunchShape launch = decode_launch_shape(kernel_, device_);
+  decode_ = launch.function;
+  shared_bytes_ = launch.shared_bytes;
+  merge_ = kernel_.function(kBatchDecodeMergeEntryPoint, device_);
+  dependent_launch_ = device_arch(device_).major >= 9;
+  page_size_divisor_ = make_fast_divisor(static_cast<unsigned>(shape_.page_size));
   schedule_ = schedule_batch_decode(kv_indptr, kv_last_page_len, shape_,
-                                    schedule_sms > 0 ? schedule_sms : device_sm_count(device_));
+                                    schedule_sms > 0 ? schedule_sms : device_sm_count(device_),
+                                    launch.ctas_per_sm);
   if (workspace_bytes < schedule_.workspace_bytes || workspace == nullptr) {
     throw InvalidArgument(fmt::format(
         "the workspace holds {} bytes but this batch needs {} (split-KV partial results); "
@@ -41,16 +89,8 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
     throw InvalidArgument(
         "the workspace must be 16-byte aligned (a fresh allocation is; a slice of one may not be)");
   }
-  decode_ = kernel_.function(kBatchDecodeEntryPoint, device_);
-  merge_ = kernel_.function(kBatchDecodeMergeEntryPoint, device_);
-  dependent_launch_ = device_arch(device_).major >= 9;
-  page_size_divisor_ = make_fast_divisor(static_cast<unsigned>(shape_.page_size));
-  // The decode kernel stages K/V in dynamic shared memory; above 48 KB a launch must opt in.
-  shared_bytes_ = kernel_.global_int(kBatchDecodeSharedBytesSymbol, device_);
-  const CudaDriver& cu = cuda_driver();
-  KJIT_CUDA_CHECK(cu.cuFuncSetAttribute(decode_, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                        shared_bytes_));
 
+  const CudaDriver& cu = cuda_driver();
   const auto base = reinterpret_cast<CUdeviceptr>(workspace_);
   KJIT_CUDA_CHECK(
       cu.cuMemcpyHtoDAsync(base + schedule_.work_items_offset, schedule_.work_items.data(),

@@ -32,6 +32,13 @@ class BatchDecodePlan {
   // Throws InvalidArgument for missing or misaligned tensors, CudaError for launch failures.
   void run(BatchDecodeParams params, CUstream stream) const;
 
+  // The workspace the constructor would need for this batch on the current context's device:
+  // the split-KV schedule depends on how many of the kernel's CTAs one SM holds, which only the
+  // loaded kernel tells. Throws as the constructor does.
+  static std::size_t workspace_bytes_needed(const Kernel& kernel, const std::vector<int>& kv_indptr,
+                                            const std::vector<int>& kv_last_page_len,
+                                            const BatchDecodeShape& shape, int schedule_sms = 0);
+
   const BatchDecodeSchedule& schedule() const { return schedule_; }
   const Kernel& kernel() const { return kernel_; }
   int device() const { return device_; }

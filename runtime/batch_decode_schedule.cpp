@@ -50,7 +50,8 @@ void check_shape(const BatchDecodeShape& shape, std::size_t batch, std::size_t i
 
 BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
                                           const std::vector<int>& kv_last_page_len,
-                                          const BatchDecodeShape& shape, int num_sms) {
+                                          const BatchDecodeShape& shape, int num_sms,
+                                          int ctas_per_sm) {
   const std::size_t batch = kv_last_page_len.size();
   check_shape(shape, batch, kv_indptr.size());
   BatchDecodeSchedule schedule;
@@ -81,7 +82,7 @@ BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
   std::vector<int> pieces(batch, 1);
   const long long pairs =
       static_cast<long long>(batch) * shape.num_kv_heads * schedule.num_row_blocks;
-  const long long target = static_cast<long long>(std::max(num_sms, 1)) * kDecodeCtasPerSm;
+  const long long target = static_cast<long long>(std::max(num_sms, 1)) * std::max(ctas_per_sm, 1);
   if (pairs * 4 < target * 3) {
     // Water-filling: the request whose chunks are longest gets one more, while the work items
     // still fit in one wave of `target` CTAs and chunks stay at least kMinChunkTokens long. One

@@ -34,17 +34,18 @@ struct BatchDecodeSchedule {
   std::size_t workspace_bytes = 0;
 };
 
-// CTAs per SM the decode kernel is sized for; the schedule aims to fill this many per SM.
-inline constexpr int kDecodeCtasPerSm = 4;
 // Chunks shorter than this cost more in merging than they gain in parallelism.
 inline constexpr int kMinChunkTokens = 256;
 
 // kv_indptr[batch + 1] and kv_last_page_len[batch] as in the kernel's page table. Splits
-// requests into equal chunks only when batch x kv_heads x row blocks cannot fill `num_sms`, and
-// then so that the longest work item is as short as one wave of CTAs allows.
+// requests into equal chunks only when batch x kv_heads x row blocks cannot fill one wave of
+// num_sms x ctas_per_sm CTAs (ctas_per_sm: how many CTAs of the decode kernel one SM holds at
+// once, the driver's occupancy for the loaded kernel), and then so that the longest work item is
+// as short as one wave allows.
 // Throws InvalidArgument for an inconsistent page table or shape.
 BatchDecodeSchedule schedule_batch_decode(const std::vector<int>& kv_indptr,
                                           const std::vector<int>& kv_last_page_len,
-                                          const BatchDecodeShape& shape, int num_sms);
+                                          const BatchDecodeShape& shape, int num_sms,
+                                          int ctas_per_sm);
 
 }  // namespace kjit

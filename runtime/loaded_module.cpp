@@ -86,6 +86,12 @@ int device_sm_count(int device) {
   });
 }
 
+int device_max_shared_bytes_per_block(int device) {
+  return once_per_device<int>(device, [](int ordinal) {
+    return device_attribute(ordinal, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+  });
+}
+
 CUmodule LoadedModule::module(int device) {
   auto found = modules_.find(device);
   if (found != modules_.end()) return found->second;

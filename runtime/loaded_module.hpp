@@ -45,6 +45,9 @@ GpuArch device_arch(int device);
 // Number of streaming multiprocessors of a device (cached per device).
 int device_sm_count(int device);
 
+// The most shared memory one CTA may opt in to on a device, in bytes (cached per device).
+int device_max_shared_bytes_per_block(int device);
+
 // Makes the device's primary context current for the calling thread.
 void make_primary_context_current(int device);
 

@@ -292,10 +292,8 @@ json run_case(const Shape& shape, kjit::DType kv, bool sinks, const Measure& mea
       kjit::cuda_driver().cuMemcpyHtoD(index_buffer.get(), indices.data(), indices.size() * 4));
 
   kjit::BatchDecodeShape decode_shape{kQoHeads, kKvHeads, d, page_size, shape.window_left};
-  const std::size_t workspace_bytes =
-      kjit::schedule_batch_decode(indptr, last, decode_shape,
-                                  schedule_sms > 0 ? schedule_sms : kjit::device_sm_count(0))
-          .workspace_bytes;
+  const std::size_t workspace_bytes = kjit::BatchDecodePlan::workspace_bytes_needed(
+      kernel, indptr, last, decode_shape, schedule_sms);
   Buffer workspace(std::max<std::size_t>(workspace_bytes, 256));
   const kjit::BatchDecodePlan plan(kernel, indptr, last, decode_shape, workspace.ptr(),
                                    workspace.bytes(), nullptr, schedule_sms);

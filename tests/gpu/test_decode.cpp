@@ -165,10 +165,8 @@ Outcome run_case(const Variant& variant, const Shape& shape, std::mt19937_64& rn
   std::vector<std::vector<float>> lses;
   Outcome outcome;
   for (int schedule_sms : kScheduleSms) {
-    const std::size_t needed =
-        kjit::schedule_batch_decode(indptr, last_page_len, decode_shape,
-                                    schedule_sms > 0 ? schedule_sms : kjit::device_sm_count(0))
-            .workspace_bytes;
+    const std::size_t needed = kjit::BatchDecodePlan::workspace_bytes_needed(
+        kernel, indptr, last_page_len, decode_shape, schedule_sms);
     DeviceBuffer workspace(needed);
     workspace.poison();
     const kjit::BatchDecodePlan plan(kernel, indptr, last_page_len, decode_shape, workspace.get(),

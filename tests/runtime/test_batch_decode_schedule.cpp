@@ -16,6 +16,9 @@
 
 namespace {
 
+// CTAs per SM of the head_dim 64 kernels on H100 (the plan asks the driver for the real figure).
+constexpr int kCtasPerSm = 4;
+
 struct Batch {
   std::vector<int> indptr{0};
   std::vector<int> last;
@@ -34,8 +37,10 @@ Batch make_batch(const std::vector<int>& lengths, int page_size) {
 }
 
 // Checks coverage and slot bookkeeping; returns how many requests were split.
-int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int num_sms) {
-  const auto schedule = kjit::schedule_batch_decode(batch.indptr, batch.last, shape, num_sms);
+int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int num_sms,
+                   int ctas_per_sm = kCtasPerSm) {
+  const auto schedule =
+      kjit::schedule_batch_decode(batch.indptr, batch.last, shape, num_sms, ctas_per_sm);
   std::map<std::pair<int, int>, std::vector<int>> covered;  // (request, head) -> token counts
   std::set<int> slots;
   std::map<std::pair<int, int>, std::set<int>> in_grid;  // (request, head) -> its chunks' slots
@@ -102,7 +107,7 @@ int check_schedule(const Batch& batch, const kjit::BatchDecodeShape& shape, int 
         schedule.group_counters_offset + static_cast<std::size_t>(schedule.num_slots) *
                                              schedule.num_row_blocks * 2 * sizeof(int));
   if (schedule.chunk_tokens > 0) {  // split work fits in one wave of CTAs
-    CHECK(schedule.work_items.size() <= static_cast<std::size_t>(num_sms) * kjit::kDecodeCtasPerSm);
+    CHECK(schedule.work_items.size() <= static_cast<std::size_t>(num_sms) * ctas_per_sm);
   }
   return static_cast<int>(split_requests.size());
 }
@@ -125,8 +130,9 @@ TEST_CASE("a full GPU's worth of requests is not split") {
 }
 
 TEST_CASE("one long request is split into balanced chunks") {
-  const auto schedule = kjit::schedule_batch_decode(
-      make_batch({32768}, 16).indptr, make_batch({32768}, 16).last, gpt_oss_shape(), 132);
+  const auto schedule =
+      kjit::schedule_batch_decode(make_batch({32768}, 16).indptr, make_batch({32768}, 16).last,
+                                  gpt_oss_shape(), 132, kCtasPerSm);
   CHECK(schedule.merge_items.size() == 1);
   CHECK(schedule.work_items.size() >= 132 * 2);  // enough CTAs for the GPU
   int shortest = 1 << 30, longest = 0;
@@ -136,6 +142,21 @@ TEST_CASE("one long request is split into balanced chunks") {
   }
   CHECK(longest - shortest <= kjit::kBatchDecodeTileTokens);
   CHECK(check_schedule(make_batch({32768}, 16), gpt_oss_shape(), 132) == 1);
+}
+
+TEST_CASE("a kernel that fits fewer CTAs on an SM gets a smaller wave: fewer, longer chunks") {
+  const Batch one_long = make_batch({32768}, 16);
+  const auto four =
+      kjit::schedule_batch_decode(one_long.indptr, one_long.last, gpt_oss_shape(), 132, 4);
+  const auto two =
+      kjit::schedule_batch_decode(one_long.indptr, one_long.last, gpt_oss_shape(), 132, 2);
+  // 528 slots hold 66 chunks per KV head, but 64 of 512 tokens are as short (tile rounding);
+  // 264 slots hold 33 chunks: 32768 / 33 = 993, 1008 tokens in whole tiles.
+  CHECK(four.work_items.size() == 64 * 8);
+  CHECK(four.chunk_tokens == 512);
+  CHECK(two.work_items.size() == 33 * 8);
+  CHECK(two.chunk_tokens == 1008);
+  CHECK(check_schedule(one_long, gpt_oss_shape(), 132, 2) == 1);
 }
 
 // The shortest longest item that one wave can hold, by brute force over a bound M: each request
@@ -166,11 +187,15 @@ TEST_CASE("split work fits in one wave, with the shortest longest item that does
   std::vector<int> lengths;
   for (int i = 0; i < 16; ++i) lengths.push_back(static_cast<int>(128 * std::pow(128.0, i / 15.0)));
   const Batch batch = make_batch(lengths, 16);
-  for (int sms : {132, 114, 78, 200}) {
+  // Waves of 4 CTAs per SM (head_dim 64 on H100) and of 2 (16-bit KV at head_dim 128, and 256).
+  const std::pair<int, int> gpus[] = {{132, kCtasPerSm}, {114, kCtasPerSm}, {78, kCtasPerSm},
+                                      {200, kCtasPerSm}, {132, 2},          {200, 2}};
+  for (const auto& [sms, ctas_per_sm] : gpus) {
+    CAPTURE(ctas_per_sm);
     CAPTURE(sms);
-    const long long wave = static_cast<long long>(sms) * kjit::kDecodeCtasPerSm;
+    const long long wave = static_cast<long long>(sms) * ctas_per_sm;
     const auto schedule =
-        kjit::schedule_batch_decode(batch.indptr, batch.last, gpt_oss_shape(), sms);
+        kjit::schedule_batch_decode(batch.indptr, batch.last, gpt_oss_shape(), sms, ctas_per_sm);
     REQUIRE(schedule.chunk_tokens > 0);
     CHECK(schedule.work_items.size() <= static_cast<std::size_t>(wave));
     int longest = 0;
@@ -179,7 +204,7 @@ TEST_CASE("split work fits in one wave, with the shortest longest item that does
     }
     // (One chunk size for every request, the previous schedule, needed 1088 tokens at 132 SMs.)
     CHECK(longest == shortest_longest_item(lengths, 8, wave));
-    CHECK(check_schedule(batch, gpt_oss_shape(), sms) > 0);
+    CHECK(check_schedule(batch, gpt_oss_shape(), sms, ctas_per_sm) > 0);
   }
 }
 
@@ -192,14 +217,16 @@ TEST_CASE("splits are merged in the decode grid unless one has more than 32 chun
   std::vector<int> lengths;
   for (int i = 0; i < 16; ++i) lengths.push_back(static_cast<int>(128 * std::pow(128.0, i / 15.0)));
   const Batch s5 = make_batch(lengths, 16);
-  const auto mixed = kjit::schedule_batch_decode(s5.indptr, s5.last, gpt_oss_shape(), 132);
+  const auto mixed =
+      kjit::schedule_batch_decode(s5.indptr, s5.last, gpt_oss_shape(), 132, kCtasPerSm);
   CHECK(mixed.merge_items.empty());
   CHECK(in_grid(mixed) > 0);
   CHECK(in_grid(mixed) == std::count_if(mixed.work_items.begin(), mixed.work_items.end(),
                                         [](const auto& item) { return item.partial_slot >= 0; }));
   // S3 (64 chunks): all by the merge kernel, and so is a short request split beside it.
   const Batch s3 = make_batch({32768, 3000}, 16);
-  const auto long_split = kjit::schedule_batch_decode(s3.indptr, s3.last, gpt_oss_shape(), 132);
+  const auto long_split =
+      kjit::schedule_batch_decode(s3.indptr, s3.last, gpt_oss_shape(), 132, kCtasPerSm);
   CHECK(long_split.merge_items.size() == 2);
   CHECK(in_grid(long_split) == 0);
   CHECK(check_schedule(s5, gpt_oss_shape(), 132) > 0);
@@ -217,25 +244,29 @@ TEST_CASE("random batches: every visible token exactly once, with and without wi
     shape.page_size = page_size;
     shape.num_kv_heads = 1 + rng() % 8;
     shape.num_qo_heads = shape.num_kv_heads * std::vector<int>{1, 4, 8, 16, 32}[rng() % 5];
-    check_schedule(make_batch(lengths, page_size), shape, 1 + rng() % 200);
+    check_schedule(make_batch(lengths, page_size), shape, 1 + rng() % 200, 1 + rng() % 4);
   }
 }
 
 TEST_CASE("groups larger than 16 query heads take several row blocks") {
   auto shape = gpt_oss_shape();
   shape.num_kv_heads = 1;  // group 64
-  const auto schedule = kjit::schedule_batch_decode({0, 2}, {16}, shape, 132);
+  const auto schedule = kjit::schedule_batch_decode({0, 2}, {16}, shape, 132, kCtasPerSm);
   CHECK(schedule.num_row_blocks == 4);
 }
 
 TEST_CASE("inconsistent page tables are rejected") {
   const auto shape = gpt_oss_shape();
-  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {17}, shape, 132), kjit::InvalidArgument);
-  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {0}, shape, 132), kjit::InvalidArgument);
-  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2, 1}, {5, 5}, shape, 132),
+  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {17}, shape, 132, kCtasPerSm),
                   kjit::InvalidArgument);
-  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2, 3}, {5}, shape, 132), kjit::InvalidArgument);
+  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {0}, shape, 132, kCtasPerSm),
+                  kjit::InvalidArgument);
+  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2, 1}, {5, 5}, shape, 132, kCtasPerSm),
+                  kjit::InvalidArgument);
+  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2, 3}, {5}, shape, 132, kCtasPerSm),
+                  kjit::InvalidArgument);
   auto bad_heads = shape;
   bad_heads.num_kv_heads = 3;
-  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {5}, bad_heads, 132), kjit::InvalidArgument);
+  CHECK_THROWS_AS(kjit::schedule_batch_decode({0, 2}, {5}, bad_heads, 132, kCtasPerSm),
+                  kjit::InvalidArgument);
 }

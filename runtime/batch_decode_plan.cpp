@@ -21,7 +21,8 @@ struct DecodeLaunchShape {
 // The decode entry point on `device`, opted in to its dynamic shared memory (K/V stages; above
 // 48 KB a launch must opt in), and its occupancy: one wave of the split-KV schedule is as many
 // CTAs as the kernel's registers and shared memory let the SMs hold (H100: 4 per SM at head_dim
-// 64 and for FP8 at 128, capped at 128 registers; 2 for 16-bit KV at 128 and for head_dim 256).
+// 64 and for FP8 at 128, capped at 128 registers; 2 for BF16 at 128 and FP8 at 256; 1 for BF16 at
+// 256, whose stages take 128 KB).
 DecodeLaunchShape decode_launch_shape(const Kernel& kernel, int device) {
   DecodeLaunchShape launch;
   launch.function = kernel.function(kBatchDecodeEntryPoint, device);

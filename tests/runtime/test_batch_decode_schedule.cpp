@@ -150,8 +150,8 @@ TEST_CASE("a kernel that fits fewer CTAs on an SM gets a smaller wave: fewer, lo
       kjit::schedule_batch_decode(one_long.indptr, one_long.last, gpt_oss_shape(), 132, 4);
   const auto two =
       kjit::schedule_batch_decode(one_long.indptr, one_long.last, gpt_oss_shape(), 132, 2);
-  // 528 slots hold 66 chunks per KV head, but 64 of 512 tokens are as short (tile rounding);
-  // 264 slots hold 33 chunks: 32768 / 33 = 993, 1008 tokens in whole tiles.
+  // 528 slots allow 66 chunks per KV head, but 64 chunks of 512 tokens are as short as 66 would
+  // be (32768 / 66 = 497, 512 in whole tiles); 264 slots allow 33: 993, 1008 in whole tiles.
   CHECK(four.work_items.size() == 64 * 8);
   CHECK(four.chunk_tokens == 512);
   CHECK(two.work_items.size() == 33 * 8);
@@ -187,7 +187,7 @@ TEST_CASE("split work fits in one wave, with the shortest longest item that does
   std::vector<int> lengths;
   for (int i = 0; i < 16; ++i) lengths.push_back(static_cast<int>(128 * std::pow(128.0, i / 15.0)));
   const Batch batch = make_batch(lengths, 16);
-  // Waves of 4 CTAs per SM (head_dim 64 on H100) and of 2 (16-bit KV at head_dim 128, and 256).
+  // Waves of 4 CTAs per SM (head_dim 64 on H100) and of 2 (16-bit KV at head_dim 128).
   const std::pair<int, int> gpus[] = {{132, kCtasPerSm}, {114, kCtasPerSm}, {78, kCtasPerSm},
                                       {200, kCtasPerSm}, {132, 2},          {200, 2}};
   for (const auto& [sms, ctas_per_sm] : gpus) {

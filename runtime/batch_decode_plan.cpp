@@ -42,6 +42,16 @@ DecodeLaunchShape decode_launch_shape(const Kernel& kernel, int device) {
   return launch;
 }
 
+// The schedule a plan on `device` uses; `schedule_sms` > 0 stands in for the SM count.
+BatchDecodeSchedule schedule_on(int device, const DecodeLaunchShape& launch,
+                                const std::vector<int>& kv_indptr,
+                                const std::vector<int>& kv_last_page_len,
+                                const BatchDecodeShape& shape, int schedule_sms) {
+  return schedule_batch_decode(kv_indptr, kv_last_page_len, shape,
+                               schedule_sms > 0 ? schedule_sms : device_sm_count(device),
+                               launch.ctas_per_sm);
+}
+
 }  // namespace
 
 std::size_t BatchDecodePlan::workspace_bytes_needed(const Kernel& kernel,
@@ -50,9 +60,8 @@ std::size_t BatchDecodePlan::workspace_bytes_needed(const Kernel& kernel,
                                                     const BatchDecodeShape& shape,
                                                     int schedule_sms) {
   const int device = current_device();
-  return schedule_batch_decode(kv_indptr, kv_last_page_len, shape,
-                               schedule_sms > 0 ? schedule_sms : device_sm_count(device),
-                               decode_launch_shape(kernel, device).ctas_per_sm)
+  return schedule_on(device, decode_launch_shape(kernel, device), kv_indptr, kv_last_page_len,
+                     shape, schedule_sms)
       .workspace_bytes;
 }
 
@@ -76,9 +85,7 @@ BatchDecodePlan::BatchDecodePlan(Kernel kernel, const std::vector<int>& kv_indpt
   merge_ = kernel_.function(kBatchDecodeMergeEntryPoint, device_);
   dependent_launch_ = device_arch(device_).major >= 9;
   page_size_divisor_ = make_fast_divisor(static_cast<unsigned>(shape_.page_size));
-  schedule_ = schedule_batch_decode(kv_indptr, kv_last_page_len, shape_,
-                                    schedule_sms > 0 ? schedule_sms : device_sm_count(device_),
-                                    launch.ctas_per_sm);
+  schedule_ = schedule_on(device_, launch, kv_indptr, kv_last_page_len, shape_, schedule_sms);
   if (workspace_bytes < schedule_.workspace_bytes || workspace == nullptr) {
     throw InvalidArgument(fmt::format(
         "the workspace holds {} bytes but this batch needs {} (split-KV partial results); "

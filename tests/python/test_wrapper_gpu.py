@@ -162,6 +162,58 @@ def test_fp8_kv_agrees_with_bf16_kv():
     assert error <= 0.125
 
 
+@pytest.mark.parametrize("kv_dtype, page_size, use_sinks",
+                         [("bf16", 64, False), ("bf16", 16, True), ("e4m3", 32, True)])
+def test_contiguous_cache_through_a_strided_page_view(kv_dtype, page_size, use_sinks):
+    """A contiguous (batch, h_kv, capacity, d) cache, the layout SDPA reads, decoded in place:
+    HND pages whose strides are (page·d, capacity·d, d, 1), so that pages overlap in memory and
+    page b·h_kv·(capacity / page) + j is tokens [j·page, (j + 1)·page) of request b's heads
+    (bench/decode_vs_torch.py times kjit this way). The reference reads the contiguous tensor
+    directly, without pages; requests end mid-page and the tokens past their ends are NaN, so a
+    read beyond a request's length shows."""
+    rng = torch.Generator().manual_seed(SEED)
+    batch, num_kv_heads, group, head_dim, capacity = 5, 2, 8, 64, 512
+    lens = torch.randint(1, capacity + 1, (batch,), generator=rng).tolist()
+    kc = torch.randn(batch, num_kv_heads, capacity, head_dim, generator=rng).to(DTYPES[kv_dtype])
+    vc = torch.randn(batch, num_kv_heads, capacity, head_dim, generator=rng).to(DTYPES[kv_dtype])
+    for b, n in enumerate(lens):
+        kc[b, :, n:], vc[b, :, n:] = float("nan"), float("nan")
+    q = torch.randn(batch, num_kv_heads * group, head_dim, generator=rng).to(torch.bfloat16)
+    sinks = torch.rand(num_kv_heads * group, generator=rng) * 4 - 1 if use_sinks else None
+
+    pages_per = capacity // page_size
+    view_pages = (batch - 1) * num_kv_heads * pages_per + pages_per  # last used page + 1
+    strides = (page_size * head_dim, capacity * head_dim, head_dim, 1)
+    k_view = kc.cuda().as_strided((view_pages, num_kv_heads, page_size, head_dim), strides)
+    v_view = vc.cuda().as_strided((view_pages, num_kv_heads, page_size, head_dim), strides)
+    used = [(n + page_size - 1) // page_size for n in lens]
+    indices = torch.cat([b * num_kv_heads * pages_per + torch.arange(p) for b, p in enumerate(used)])
+    indptr = torch.tensor([0] + list(torch.tensor(used).cumsum(0)), dtype=torch.int32)
+    last = torch.tensor([n - (p - 1) * page_size for n, p in zip(lens, used)], dtype=torch.int32)
+    data = dict(q=q.cuda(), k=k_view, v=v_view, indptr=indptr.cuda(),
+                indices=indices.to(torch.int32).cuda(), last=last.cuda())
+    _, out, lse = plan_and_run(data, q_dtype="bf16", kv_dtype=kv_dtype, page_size=page_size,
+                               head_dim=head_dim, num_kv_heads=num_kv_heads,
+                               sinks=None if sinks is None else sinks.cuda(), layout="HND")
+
+    want, want_lse = [], []
+    for b, n in enumerate(lens):
+        k = kc[b, :, :n].double().repeat_interleave(group, dim=0)  # (hq, n, d)
+        v = vc[b, :, :n].double().repeat_interleave(group, dim=0)
+        scores = torch.einsum("hd,htd->ht", q[b].double(), k) * head_dim ** -0.5
+        if sinks is not None:
+            scores = torch.cat([scores, sinks.double()[:, None]], dim=1)
+        want_lse.append(torch.logsumexp(scores, dim=1))
+        want.append(torch.einsum("ht,htd->hd", torch.softmax(scores, dim=1)[:, :n], v))
+    want, want_lse = torch.stack(want), torch.stack(want_lse)
+    error = relative_l2(out.cpu(), want)
+    print(f"contiguous cache as {kv_dtype} pages of {page_size}, sinks={use_sinks}, "
+          f"lengths {lens}: rel L2 {error:.2e}")
+    assert torch.isfinite(out).all()
+    assert error <= TOLERANCE
+    assert torch.allclose(lse.cpu().double(), want_lse, atol=1e-3, rtol=1e-4)
+
+
 @pytest.mark.parametrize("q, kv, sinks, message", [
     (torch.float8_e4m3fn, torch.float8_e4m3fn, True, "FP8 queries"),
     (torch.float8_e5m2, torch.bfloat16, False, "FP8 queries"),

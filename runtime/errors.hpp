@@ -29,6 +29,7 @@ enum class GuardCode {
   kUnsupportedOutputDType,
   kUnsupportedIndexDType,
   kUnsupportedHeadDim,
+  kUnsupportedArch,
 };
 
 const char* guard_code_name(GuardCode code);

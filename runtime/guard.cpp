@@ -50,6 +50,8 @@ const char* guard_code_name(GuardCode code) {
       return "unsupported_dtype_idx";
     case GuardCode::kUnsupportedHeadDim:
       return "unsupported_head_dim";
+    case GuardCode::kUnsupportedArch:
+      return "unsupported_arch";
   }
   return "unknown";
 }
@@ -107,8 +109,28 @@ GuardResult validate(const KernelSpec& spec) {
   return {};
 }
 
+GuardResult validate_target(const KernelSpec& spec, const GpuArch& arch) {
+  // The decode kernels are built on mma.sync m16n8k16 with bf16 operands and on cp.async, both
+  // sm_80 features: older targets would otherwise fail inside ptxas with a page of PTX errors.
+  // (FP8 KV below sm_89 compiles too: cuda_fp8.h converts in software there, slower but exact.)
+  constexpr int kMinimumArch = 80;
+  if (arch.number() < kMinimumArch) {
+    return reject(GuardCode::kUnsupportedArch,
+                  fmt::format("{} kernels need sm_{} or newer (tensor-core mma.sync m16n8k16 and "
+                              "cp.async); got {}",
+                              spec.family, kMinimumArch, arch.name()));
+  }
+  return {};
+}
+
 void require_supported(const KernelSpec& spec) {
   GuardResult result = validate(spec);
+  if (!result.ok()) throw GuardError(result.code, result.message);
+}
+
+void require_supported(const KernelSpec& spec, const GpuArch& arch) {
+  require_supported(spec);
+  GuardResult result = validate_target(spec, arch);
   if (!result.ok()) throw GuardError(result.code, result.message);
 }
 

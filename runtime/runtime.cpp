@@ -151,7 +151,7 @@ std::size_t Runtime::MemoKeyHash::operator()(const MemoKey& key) const {
 }
 
 Kernel Runtime::get(const KernelSpec& spec, const GpuArch& arch) {
-  require_supported(spec);
+  require_supported(spec, arch);
   const MemoKey memo_key(spec, arch);
 
   std::promise<std::shared_ptr<KernelRecord>> promise;

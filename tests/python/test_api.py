@@ -58,6 +58,11 @@ def test_guard_rejections_are_not_implemented_errors(q, kv, sinks, message):
         kjit.get_kernel(q, kv, 64, use_sinks=sinks, arch="sm_90")
 
 
+def test_targets_before_sm80_are_not_implemented_errors():
+    with pytest.raises(NotImplementedError, match="sm_80 or newer.*got sm_75"):
+        kjit.get_kernel("bf16", "e4m3", 64, use_sinks=True, arch="sm_75")
+
+
 def test_bad_head_dim_is_rejected_by_the_guard():
     with pytest.raises(NotImplementedError, match="64, 128, 256"):
         kjit.kernel_uri("bf16", "bf16", 96)

@@ -117,3 +117,32 @@ TEST_CASE("require_supported throws GuardError with the code") {
   }
   CHECK_NOTHROW(kjit::require_supported(spec(DType::kBF16, DType::kE4M3, true)));
 }
+
+TEST_CASE("targets older than sm_80 are rejected before anything is compiled") {
+  const kjit::KernelSpec gpt_oss = spec(DType::kBF16, DType::kE4M3, true);
+  for (const char* old_arch : {"sm_70", "sm_75", "sm_72"}) {
+    const auto result = kjit::validate_target(gpt_oss, kjit::GpuArch::parse(old_arch));
+    CHECK(result.code == kjit::GuardCode::kUnsupportedArch);
+    CHECK(contains(result.message, "sm_80 or newer"));
+    CHECK(contains(result.message, old_arch));  // names what it got
+    CHECK(contains(result.message, "batch_decode"));
+  }
+  // sm_80 up, FP8 KV included (software conversion below sm_89, hardware from sm_89).
+  for (const char* arch : {"sm_80", "sm_86", "sm_89", "sm_90", "sm_100", "sm_120"}) {
+    CHECK(kjit::validate_target(gpt_oss, kjit::GpuArch::parse(arch)).ok());
+  }
+  try {
+    kjit::require_supported(gpt_oss, kjit::GpuArch::parse("sm_75"));
+    FAIL("expected GuardError");
+  } catch (const kjit::GuardError& error) {
+    CHECK(error.code() == kjit::GuardCode::kUnsupportedArch);
+    CHECK(std::string(kjit::guard_code_name(error.code())) == "unsupported_arch");
+  }
+  // The signature is checked first: a bad spec is reported as such whatever the target.
+  try {
+    kjit::require_supported(spec(DType::kE4M3, DType::kE4M3, false), kjit::GpuArch::parse("sm_75"));
+    FAIL("expected GuardError");
+  } catch (const kjit::GuardError& error) {
+    CHECK(error.code() == kjit::GuardCode::kUnsupportedQueryDType);
+  }
+}

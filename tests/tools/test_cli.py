@@ -92,6 +92,14 @@ def test_guard_rejections_exit_3(cache, args):
     assert "supported" in result.stderr
 
 
+def test_targets_before_sm80_are_rejected_with_exit_3_and_nothing_stored(cache):
+    args = [*GPT_OSS[:-1], "sm_75"]
+    result = kjit(cache, *args, check_rc=3)
+    assert "sm_80 or newer" in result.stderr and "sm_75" in result.stderr
+    assert "ptxas" not in result.stderr  # refused before NVRTC, not a page of PTX errors
+    assert kjit_json(cache, "list") == []
+
+
 def test_unknown_family_is_rejected(cache):
     kjit(cache, "compile", "batch_prefill", "--dtype-q", "bf16", "--dtype-kv", "bf16",
          "--head-dim", "64", "--arch", "sm_90", check_rc=3)

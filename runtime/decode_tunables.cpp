@@ -30,12 +30,16 @@ DecodeTunables parse_decode_tunables(const std::string& text, DecodeTunables bas
         base.l2_prefetch_bytes = std::stoi(value);
         continue;
       }
+      if (key == "q_shared" && (value == "0" || value == "1")) {
+        base.q_in_shared = value == "1";
+        continue;
+      }
     } catch (const std::exception&) {
     }
-    throw InvalidArgument(fmt::format(
-        "KJIT_DECODE_TUNING: cannot use '{}': expected stages=2..8, min_blocks=1..16 and "
-        "l2_prefetch=0|64|128|256, comma-separated",
-        field));
+    throw InvalidArgument(
+        fmt::format("KJIT_DECODE_TUNING: cannot use '{}': expected stages=2..8, min_blocks=1..16, "
+                    "l2_prefetch=0|64|128|256 and q_shared=0|1, comma-separated",
+                    field));
   }
   return base;
 }
@@ -61,6 +65,17 @@ DecodeTunables choose_decode_tunables(const KernelSpec& spec) {
   // hit. H100, one kjit-bench run: S1 E4M3 83.8 -> 85.5 % of copy, S4 79.5 -> 83.9 %;
   // 256-byte prefetch is worse (S2 E4M3 88 -> 85 %), and HND or 128-byte rows gain nothing.
   if (spec.head_dim * size_in_bytes(spec.dtype_kv) < 128) tunables.l2_prefetch_bytes = 128;
+  // Q's fragments (32 registers at 128, 64 at 256) read from shared memory, one 16-byte load per
+  // k-block, instead of held in registers, where the variant would otherwise spill. FP8 at 128,
+  // under its 128-register cap, spilled 64 bytes, the tile loop's page offset among them, so
+  // every tile's copies waited on a local-memory load: H100, S2 E4M3 195-202 -> 188-189 us
+  // (1.78-1.85x -> 1.91-1.92x BF16), 1 x 32768 tokens 39-40 -> 36 us. At 256 (255 registers, 12-16
+  // bytes of spill) one request of 32768 tokens: E4M3 61-62 -> 59 us, BF16 105 -> 104 us; the
+  // same occupancy (2 and 1 CTAs/SM). Not for 16-bit KV at 128: uncapped, it would go from 186
+  // to 163 registers and from 2 to 3 CTAs/SM, which changes every plan's wave (not measured).
+  if ((spec.head_dim == 128 && is_fp8(spec.dtype_kv)) || spec.head_dim == 256) {
+    tunables.q_in_shared = true;
+  }
   if (auto text = knobs::get("KJIT_DECODE_TUNING"))
     tunables = parse_decode_tunables(*text, tunables);
   return tunables;

@@ -40,7 +40,8 @@ nlohmann::json batch_decode_context(const KernelSpec& spec, const std::string& u
   const DecodeTunables tunables = choose_decode_tunables(spec);
   context["tunables"] = {{"stages", tunables.stages},
                          {"min_blocks_per_sm", tunables.min_blocks_per_sm},
-                         {"l2_prefetch_bytes", tunables.l2_prefetch_bytes}};
+                         {"l2_prefetch_bytes", tunables.l2_prefetch_bytes},
+                         {"q_in_shared", tunables.q_in_shared}};
   return context;
 }
 

@@ -72,6 +72,7 @@ struct DecodeTraits {
   static constexpr int kCopiesPerLane = kBatchDecodeTileTokens * kRowSlots / 32;  // per K or V
   static constexpr int kStages = Config::kStages;
   static constexpr int kL2PrefetchBytes = Config::kL2PrefetchBytes;
+  static constexpr bool kQInShared = Config::kQInShared;
   static_assert(kStages >= 2, "a pipeline needs at least 2 stages");
   // The epilogue reuses the stages: warps 1..3's 16 output rows in float32, in fragment order,
   // rows padded by 8 floats so that the 4 rows a half-warp stores to (or loads from) at once with
@@ -318,10 +319,14 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
     offset = next_offset;
   }
 
-  // Q as A fragments (rows r and r + 8; rows past the group are zero), permuted like K.
+  // Q as A fragments (rows r and r + 8; rows past the group are zero), permuted like K. With
+  // kQInShared (a tunable: for kernels whose register cap would otherwise spill) warp 0 builds
+  // them and leaves them in shared memory, lane-major so that each k-block is one conflict-free
+  // 16-byte load per lane, and the loop reads them back there instead of holding them.
   unsigned q_fragment[Traits::kKBlocks][4];
   unsigned q_residual[Traits::kSplitQ ? Traits::kKBlocks : 1][4];  // q - hi, when kSplitQ
-  {
+  __shared__ uint4 q_shared[Traits::kQInShared ? Traits::kKBlocks : 1][32];
+  if (!Traits::kQInShared || warp == 0) {
     const typename Traits::DTypeQ* q =
         static_cast<const typename Traits::DTypeQ*>(p.q) + item.request * p.q_stride_batch;
 #pragma unroll
@@ -345,8 +350,13 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
           q_residual[j][2 + half] = pack2<kBF16>(rest[2], rest[3]);
         }
       }
+      if constexpr (Traits::kQInShared) {
+        q_shared[j][lane] = make_uint4(q_fragment[j][0], q_fragment[j][1], q_fragment[j][2],
+                                       q_fragment[j][3]);
+      }
     }
   }
+  if constexpr (Traits::kQInShared) __syncthreads();
 
   // log2(e) folded in: the softmax runs in base 2.
   const float score_scale = p.sm_scale * p.k_scale * 1.4426950408889634f;
@@ -367,7 +377,13 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
           const int j = c * Traits::kKBlocksPerChunk + within;
           unsigned b[2];
           k_fragment<Traits>(chunk, within, b);
-          mma_m16n8k16<kBF16>(s[n], q_fragment[j], b);
+          if constexpr (Traits::kQInShared) {
+            const uint4 q = q_shared[j][lane];
+            const unsigned a[4] = {q.x, q.y, q.z, q.w};
+            mma_m16n8k16<kBF16>(s[n], a, b);
+          } else {
+            mma_m16n8k16<kBF16>(s[n], q_fragment[j], b);
+          }
           if constexpr (Traits::kSplitQ) mma_m16n8k16<kBF16>(s[n], q_residual[j], b);
         }
       }

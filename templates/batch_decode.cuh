@@ -321,11 +321,13 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
 
   // Q as A fragments (rows r and r + 8; rows past the group are zero), permuted like K. With
   // kQInShared (a tunable: for kernels whose register cap would otherwise spill) warp 0 builds
-  // them and leaves them in shared memory, lane-major so that each k-block is one conflict-free
-  // 16-byte load per lane, and the loop reads them back there instead of holding them.
+  // them (and the residuals, with kSplitQ) and leaves them in shared memory, lane-major so that
+  // each k-block is one conflict-free 16-byte load per lane, and the loop reads them back there
+  // instead of holding them.
   unsigned q_fragment[Traits::kKBlocks][4];
   unsigned q_residual[Traits::kSplitQ ? Traits::kKBlocks : 1][4];  // q - hi, when kSplitQ
-  __shared__ uint4 q_shared[Traits::kQInShared ? Traits::kKBlocks : 1][32];
+  constexpr int kQSharedBlocks = Traits::kQInShared ? Traits::kKBlocks : 1;
+  __shared__ uint4 q_shared[Traits::kSplitQ ? 2 : 1][kQSharedBlocks][32];
   if (!Traits::kQInShared || warp == 0) {
     const typename Traits::DTypeQ* q =
         static_cast<const typename Traits::DTypeQ*>(p.q) + item.request * p.q_stride_batch;
@@ -351,8 +353,12 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
         }
       }
       if constexpr (Traits::kQInShared) {
-        q_shared[j][lane] = make_uint4(q_fragment[j][0], q_fragment[j][1], q_fragment[j][2],
-                                       q_fragment[j][3]);
+        q_shared[0][j][lane] =
+            make_uint4(q_fragment[j][0], q_fragment[j][1], q_fragment[j][2], q_fragment[j][3]);
+        if constexpr (Traits::kSplitQ) {
+          q_shared[1][j][lane] =
+              make_uint4(q_residual[j][0], q_residual[j][1], q_residual[j][2], q_residual[j][3]);
+        }
       }
     }
   }
@@ -378,13 +384,18 @@ __device__ __forceinline__ void batch_decode(const BatchDecodeParams& p) {
           unsigned b[2];
           k_fragment<Traits>(chunk, within, b);
           if constexpr (Traits::kQInShared) {
-            const uint4 q = q_shared[j][lane];
+            const uint4 q = q_shared[0][j][lane];
             const unsigned a[4] = {q.x, q.y, q.z, q.w};
             mma_m16n8k16<kBF16>(s[n], a, b);
+            if constexpr (Traits::kSplitQ) {
+              const uint4 rest = q_shared[1][j][lane];
+              const unsigned a_rest[4] = {rest.x, rest.y, rest.z, rest.w};
+              mma_m16n8k16<kBF16>(s[n], a_rest, b);
+            }
           } else {
             mma_m16n8k16<kBF16>(s[n], q_fragment[j], b);
+            if constexpr (Traits::kSplitQ) mma_m16n8k16<kBF16>(s[n], q_residual[j], b);
           }
-          if constexpr (Traits::kSplitQ) mma_m16n8k16<kBF16>(s[n], q_residual[j], b);
         }
       }
     }
